@@ -1,0 +1,1 @@
+"""Astara: network orchestration with per-resource service appliances."""

@@ -1,0 +1,1 @@
+"""Linux host networking the orchestrator does itself: interface drivers and netlink."""
