@@ -1,0 +1,1 @@
+"""The HTTP surface: one module per kind of route, all thin over the services."""
