@@ -1,0 +1,29 @@
+"""The router appliance's services, in the order an apply runs them.
+
+Adding a service is one class (see ``base.Service``) and one line here.  The
+firewall comes first so that no address, route or daemon is ever exposed
+without the rules that guard it; DHCP comes after the addresses it serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from astara.appliance.firewall.policy import AgentAccess
+from astara.appliance.netns import Namespace
+from astara.appliance.services.addresses import AddressService
+from astara.appliance.services.base import Service
+from astara.appliance.services.dhcp import DhcpService
+from astara.appliance.services.firewall import FirewallService
+from astara.appliance.services.kernel import KernelService
+from astara.appliance.services.routes import RouteService
+
+
+def router_services(ns: Namespace, state_dir: Path, access: AgentAccess) -> list[Service]:
+    return [
+        FirewallService(ns, access),
+        KernelService(ns),
+        AddressService(ns),
+        RouteService(ns),
+        DhcpService(ns, state_dir / "dnsmasq"),
+    ]

@@ -1,0 +1,305 @@
+"""A router appliance in a namespace, wired to a VM, an outside host and an orchestrator.
+
+::
+
+    orchestrator ns ── mgmt bridge ── router ns (agent, dnsmasq, nftables)
+    outside ns ─────── ext bridge ───┤
+    vm ns ──────────── int bridge ───┤
+                       int2 bridge ──┘
+
+Only the test namespaces carry addresses (all private); the bridges have
+none, so nothing here is reachable from, or routed through, the host.  The
+agent runs as ``ip netns exec <router> python -m astara.appliance.cli`` and is
+talked to with curl from the orchestrator namespace, as the orchestrator would.
+Everything is removed by the shared fixtures and this module's finalizers,
+whether the test passed or not.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+
+AGENT_IP = "192.168.100.2"
+ORCH_IP = "192.168.100.1"
+API_PORT = 5000
+OUTSIDE_IP = "172.16.50.1"
+ROUTER_EXT_IP = "172.16.50.2"
+FLOATING_IP = "172.16.50.10"
+ROUTER_INT_IP = "10.60.0.1"
+VM_IP = "10.60.0.5"
+ROUTER_INT2_IP = "10.61.0.1"
+DNS_SERVER = "10.60.0.53"
+HOST_ROUTE = ("10.70.0.0/16", "10.60.0.254")
+SECOND_VM_MAC = "02:00:5e:00:61:07"
+
+
+@dataclass
+class RouterLab:
+    router: str
+    vm: str
+    outside: str
+    orchestrator: str
+    state_dir: Path
+    macs: dict[str, str]
+    ifnames: dict[str, str]
+    vm_ifname: str
+    vm_mac: str
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
+        """Call the agent from the orchestrator namespace; return (status, JSON or text)."""
+        argv = ["curl", "-sS", "-m", "60", "-o", "-", "-w", "\n%{http_code}", "-X", method]
+        data = None
+        if body is not None:
+            data = body if isinstance(body, str) else json.dumps(body)
+            argv += ["-H", f"Content-Type: {content_type}", "--data-binary", "@-"]
+        argv.append(f"http://{AGENT_IP}:{API_PORT}{path}")
+        done = self.run(self.orchestrator, *argv, stdin=data, check=False)
+        text, _, status = done.stdout.rpartition("\n")
+        if not status.isdigit():
+            return 0, done.stderr
+        try:
+            return int(status), json.loads(text)
+        except json.JSONDecodeError:
+            return int(status), text
+
+    @staticmethod
+    def run(
+        namespace: str, *argv: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["ip", "netns", "exec", namespace, *argv],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            pytest.fail(f"in {namespace}: {' '.join(argv)}: {done.stderr or done.stdout}")
+        return done
+
+    def spawn(self, namespace: str, *argv: str, log: str | None = None) -> subprocess.Popen[str]:
+        """A background process in a namespace, stopped at teardown.
+
+        Its output goes to ``log`` in the state directory (so a chatty process
+        never blocks on a full pipe), or is captured for a short-lived one.
+        """
+        out: Any = subprocess.PIPE
+        if log is not None:
+            out = (self.state_dir / log).open("a")
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def dhcp_lease(self) -> dict[str, Any]:
+        done = self.run(self.vm, PYTHON, str(HERE / "dhcp_probe.py"), self.vm_ifname)
+        line = next(ln for ln in done.stdout.splitlines() if ln.startswith("LEASE "))
+        return dict(json.loads(line.removeprefix("LEASE ")))
+
+    def dnsmasq_pid(self) -> int | None:
+        path = self.state_dir / "dnsmasq" / "dnsmasq.pid"
+        return int(path.read_text()) if path.exists() else None
+
+    def router_addresses(self) -> set[str]:
+        out = self.run(self.router, "ip", "-j", "addr", "show").stdout
+        return {
+            f"{a['local']}/{a['prefixlen']}"
+            for link in json.loads(out)
+            for a in link.get("addr_info", [])
+            if not a["local"].startswith("fe80")
+        }
+
+    def ruleset(self, handles: bool = True) -> str:
+        """The agent's table; with handles, any reload shows (new rules get new handles)."""
+        flags = ["-a"] if handles else []
+        return self.run(self.router, "nft", *flags, "list", "table", "inet", "astara").stdout
+
+    def ping(self, namespace: str, address: str, count: int = 1) -> bool:
+        done = self.run(namespace, "ping", "-n", "-c", str(count), "-W", "2", address, check=False)
+        return done.returncode == 0
+
+    def config(
+        self,
+        *,
+        floating_ip: bool = False,
+        second_network: bool = False,
+        dhcp: bool = True,
+        second_vm: bool = False,
+    ) -> dict[str, Any]:
+        """The router configuration the orchestrator would send for this lab."""
+        allocations = [
+            {
+                "mac_address": self.vm_mac,
+                "ip_addresses": {VM_IP: True},
+                "hostname": "vm-one.local",
+                "device_id": "vm-1",
+            }
+        ]
+        if second_vm:
+            allocations.append(
+                {
+                    "mac_address": SECOND_VM_MAC,
+                    "ip_addresses": {"10.60.0.7": True},
+                    "hostname": "vm-two",
+                    "device_id": "vm-2",
+                }
+            )
+        networks = [
+            _network("mgt", "management", self.macs["mgt"], f"{AGENT_IP}/24", "192.168.100.0/24"),
+            _network("ext", "external", self.macs["ext"], f"{ROUTER_EXT_IP}/24", "172.16.50.0/24"),
+            {
+                **_network(
+                    "int", "internal", self.macs["int"], f"{ROUTER_INT_IP}/24", "10.60.0.0/24"
+                ),
+                "subnets": [
+                    {
+                        "id": "s-int",
+                        "cidr": "10.60.0.0/24",
+                        "gateway_ip": ROUTER_INT_IP,
+                        "dhcp_enabled": dhcp,
+                        "dns_nameservers": [DNS_SERVER],
+                        "host_routes": [{"destination": HOST_ROUTE[0], "nexthop": HOST_ROUTE[1]}],
+                    }
+                ],
+                "allocations": allocations,
+            },
+        ]
+        networks[1]["subnets"][0]["gateway_ip"] = OUTSIDE_IP
+        if second_network:
+            net = _network(
+                "int2", "internal", self.macs["int2"], f"{ROUTER_INT2_IP}/24", "10.61.0.0/24"
+            )
+            net["subnets"][0]["dhcp_enabled"] = dhcp
+            networks.append(net)
+        return {
+            "asn": 64512,
+            "neighbor_asn": 64512,
+            "tenant_id": "tenant-e2e",
+            "hostname": "ak-tenant-e2e",
+            "default_v4_gateway": OUTSIDE_IP,
+            "networks": networks,
+            "floating_ips": [{"floating_ip": FLOATING_IP, "fixed_ip": VM_IP}]
+            if floating_ip
+            else [],
+            "static_routes": [],
+            "labels": {},
+        }
+
+
+def _network(net_id: str, kind: str, mac: str, address: str, cidr: str) -> dict[str, Any]:
+    return {
+        "network_id": net_id,
+        "network_type": kind,
+        "interface": {"ifname": net_id, "lladdr": mac, "addresses": [address]},
+        "subnets": [{"id": f"s-{net_id}", "cidr": cidr, "gateway_ip": "", "dhcp_enabled": False}],
+    }
+
+
+def _mac(namespace: str, ifname: str) -> str:
+    out = subprocess.run(
+        ["ip", "-n", namespace, "-j", "link", "show", "dev", ifname],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return str(json.loads(out)[0]["address"])
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@pytest.fixture
+def router_lab(
+    netns_factory: Callable[[], str],
+    bridge_factory: Callable[[], str],
+    veth_factory: Callable[..., Any],
+    wait_until: Callable[..., None],
+) -> Iterator[RouterLab]:
+    router, vm, outside, orchestrator = (netns_factory() for _ in range(4))
+    bridges = {role: bridge_factory() for role in ("mgt", "ext", "int", "int2")}
+    inner = {
+        "mgt": veth_factory(bridges["mgt"], router, [f"{AGENT_IP}/24"]).inner,
+        "ext": veth_factory(bridges["ext"], router).inner,
+        "int": veth_factory(bridges["int"], router).inner,
+        "int2": veth_factory(bridges["int2"], router).inner,
+    }
+    veth_factory(bridges["mgt"], orchestrator, [f"{ORCH_IP}/24"])
+    veth_factory(bridges["ext"], outside, [f"{OUTSIDE_IP}/24"])
+    vm_ifname = veth_factory(bridges["int"], vm).inner
+    state_dir = Path(tempfile.mkdtemp(prefix="astt-appliance-"))
+    state_dir.chmod(0o755)
+    lab = RouterLab(
+        router=router,
+        vm=vm,
+        outside=outside,
+        orchestrator=orchestrator,
+        state_dir=state_dir,
+        macs={role: _mac(router, name) for role, name in inner.items()},
+        ifnames=inner,
+        vm_ifname=vm_ifname,
+        vm_mac=_mac(vm, vm_ifname),
+    )
+    try:
+        start_agent(lab, wait_until)
+        yield lab
+    finally:
+        for process in reversed(lab.processes):
+            _stop(process)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def start_agent(lab: RouterLab, wait_until: Callable[..., None]) -> subprocess.Popen[str]:
+    agent = lab.spawn(
+        lab.router,
+        PYTHON,
+        "-m",
+        "astara.appliance.cli",
+        "--host",
+        AGENT_IP,
+        "--port",
+        str(API_PORT),
+        "--state-dir",
+        str(lab.state_dir),
+        log="agent.log",
+    )
+    wait_until(lambda: lab.api("GET", "/v1/base/")[0] == 200 or agent.poll() is not None, "agent")
+    if agent.poll() is not None:
+        pytest.fail(f"the agent exited: {(lab.state_dir / 'agent.log').read_text()}")
+    return agent
+
+
+def stop_agent(lab: RouterLab, agent: subprocess.Popen[str]) -> None:
+    _stop(agent)
+    lab.processes.remove(agent)
