@@ -1,0 +1,99 @@
+"""The single host's own ports on the netns appliances' bridges.
+
+In single-host mode nothing but the orchestrator host can reach an appliance:
+the orchestrator reaches each appliance API through one port on the
+management network's bridge (that is the only place those APIs listen), and
+the routers' external gateway is the host itself, through one port on the
+external network's bridge with the external subnet's gateway address, so
+traffic to and from floating IPs is answered by the host.
+
+Both ports are plugged by the configured interface driver like any other
+host port (a veth ``ns-…`` / ``tap…`` on the network's ``brq…`` bridge); the
+bridge is made first when no appliance has made it yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+
+from astara.common.linux import netlink
+from astara.common.linux.interface import (
+    BridgeInterfaceDriver,
+    InterfaceDriverError,
+    bridge_name_for_network,
+)
+from astara.provisioners.base import ProvisionerError
+from astara.provisioners.netns_plumbing import disable_dad, ensure_bridge
+
+
+def host_port_mac(port_id: str) -> str:
+    """A locally administered MAC derived from ``port_id``: the same one at every replug.
+
+    Neighbours keep their ARP/ND entries for the host across orchestrator restarts.
+    """
+    digest = hashlib.sha256(port_id.encode()).digest()
+    return ":".join(f"{byte:02x}" for byte in (0x02, *digest[:5]))
+
+
+def plug_host_management_port(
+    management_network_id: str,
+    address_cidr: str,
+    *,
+    driver: BridgeInterfaceDriver | None = None,
+    port_id: str | None = None,
+    mtu: int | None = None,
+) -> str:
+    """Put the host on the management bridge at ``address_cidr``; return the device name.
+
+    ``address_cidr`` is in ``management_prefix`` (e.g. ``fdca:3ba5:a17a:acda::1/64``).
+    """
+    return _plug_host_port(
+        management_network_id,
+        address_cidr,
+        port_id or f"mgmt-{management_network_id}",
+        driver,
+        mtu,
+    )
+
+
+def plug_host_external_port(
+    external_network_id: str,
+    gateway_cidr: str,
+    *,
+    driver: BridgeInterfaceDriver | None = None,
+    port_id: str | None = None,
+    mtu: int | None = None,
+) -> str:
+    """Give the host ``gateway_cidr`` on the external network's bridge; return the device name."""
+    return _plug_host_port(
+        external_network_id, gateway_cidr, port_id or f"ext-{external_network_id}", driver, mtu
+    )
+
+
+def _plug_host_port(
+    network_id: str,
+    cidr: str,
+    port_id: str,
+    driver: BridgeInterfaceDriver | None,
+    mtu: int | None,
+) -> str:
+    driver = driver or BridgeInterfaceDriver()
+    try:
+        address = ipaddress.ip_interface(cidr)
+    except ValueError:
+        raise InterfaceDriverError(f"{cidr!r} is not an address with a prefix length") from None
+    bridge = bridge_name_for_network(network_id)
+    device = driver.device_name_for_port(port_id)
+    try:
+        ensure_bridge(bridge, mtu)
+    except netlink.LinkError as exc:
+        raise InterfaceDriverError(str(exc)) from exc
+    driver.plug(network_id, port_id, device, host_port_mac(port_id), bridge=bridge, mtu=mtu)
+    if address.version == 6:
+        try:
+            disable_dad(device, None)
+        except ProvisionerError as exc:
+            raise InterfaceDriverError(str(exc)) from exc
+    driver.init_l3(device, [str(address)])
+    return device
