@@ -16,20 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from astara.network.base import ROUTER_PORT_OWNERS
 from astara.orchestrator.event import Crud, Event, Resource
 
 DRIVER = "router"
-
-#: ``device_owner`` of the ports Neutron makes for a router; their
-#: ``device_id`` is the router's id.
-ROUTER_PORT_OWNERS = frozenset(
-    {
-        "network:router_interface",
-        "network:router_gateway",
-        "network:router_interface_distributed",
-        "network:ha_router_replicated_interface",
-    }
-)
 
 #: The id of the router a notification is about ('' when the payload cannot
 #: tell); raises ValueError when the payload lacks what its type must carry.
