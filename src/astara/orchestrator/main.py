@@ -1,0 +1,76 @@
+"""astara-orchestrator: the orchestrator process.
+
+``astara-orchestrator --config-file /etc/astara/orchestrator.ini`` checks the
+configuration (``--check-config`` only checks it and exits), logs every option
+value (secrets masked), checks that the configured implementations exist, then
+runs the :class:`~astara.orchestrator.service.OrchestratorService` until
+SIGTERM or SIGINT. It then stops cleanly within
+:data:`~astara.orchestrator.service.STOP_TIMEOUT_S` and exits 0, or 1 if
+queued events could not be saved. A configuration or wiring problem exits 2
+with one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from oslo_log import log as oslo_log
+
+from astara.common.config import load_orchestrator_config
+from astara.orchestrator.cli_options import CLI_OPTS, PROG
+from astara.orchestrator.service import OrchestratorService
+from astara.orchestrator.wiring import WiringError, load_wiring
+
+LOG = logging.getLogger(__name__)
+
+#: How often the main thread wakes to let Python run a signal handler.
+_SIGNAL_CHECK_S = 0.5
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``astara-orchestrator``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    conf = load_orchestrator_config(args, PROG, CLI_OPTS)
+    oslo_log.setup(conf, "astara")
+    conf.log_opt_values(LOG, logging.INFO)
+    try:
+        wiring = load_wiring(conf.wiring, conf)
+        wiring.check()
+        service = OrchestratorService(conf, wiring, args)
+    except WiringError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        LOG.debug("start-up failure", exc_info=True)
+        print(f"{PROG}: error: could not start: {error}", file=sys.stderr)
+        return 2
+    stop_requested = _stop_on_signals()
+    service.start()
+    LOG.info("%s started", PROG)
+    while not stop_requested.wait(_SIGNAL_CHECK_S):
+        pass
+    clean = service.stop()
+    LOG.info("%s stopped", PROG)
+    return 0 if clean else 1
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by the first SIGTERM or SIGINT (later ones are only logged)."""
+    requested = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if requested.is_set():
+            LOG.warning("%s received: already stopping", name)
+        else:
+            LOG.info("%s received: stopping", name)
+            requested.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return requested
