@@ -138,6 +138,18 @@ def test_snapshot_ignores_resources_and_tenants_in_debug(store: DebugStore) -> N
     assert snapshot.ignores(router("r9", "t1")) is None
 
 
+def test_a_uuid_with_or_without_dashes_names_the_same_flag(store: DebugStore) -> None:
+    tenant = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+    store.enable_tenant_debug(tenant.replace("-", "").upper(), "pasted from keystone")
+    snapshot = store.snapshot()
+
+    # Neutron's payloads carry the undashed form, an operator may type either.
+    assert snapshot.ignores(router("r1", tenant)) is not None
+    assert snapshot.ignores(router("r1", tenant.replace("-", ""))) is not None
+    assert store.disable_tenant_debug(tenant) is True
+    assert store.tenants_in_debug() == {}
+
+
 def test_global_debug_ignores_every_resource(store: DebugStore) -> None:
     store.enable_global_debug("maintenance")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import types
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -41,9 +42,23 @@ _pending_events = cast(sa.Table, models.PendingEvent.__table__)
 _DELETE_CHUNK = 500
 
 
+def canonical_id(value: str) -> str:
+    """One spelling per id: stripped, lower-case, and UUIDs in their dashed form.
+
+    Keystone writes project ids without dashes and operators often paste them
+    with dashes (or the reverse); both must name the same debug flag, on write
+    and when an event is checked.
+    """
+    stripped = value.strip().lower()
+    try:
+        return str(uuid.UUID(stripped))
+    except ValueError:
+        return stripped
+
+
 def normalise_id(kind: str, value: str) -> str:
-    """``value`` as stored: stripped, lower-case; ValueError if it cannot be a debug target."""
-    normalised = value.strip().lower()
+    """``value`` as stored (see :func:`canonical_id`); ValueError if it cannot be a debug target."""
+    normalised = canonical_id(value)
     if not normalised:
         raise ValueError(f"a {kind} id is required")
     if normalised in WILDCARDS:
@@ -98,10 +113,10 @@ class DebugSnapshot:
         """Why events for ``resource`` are to be ignored, or None if they are not."""
         if self.global_debug:
             return f"global debug mode is on ({_reason_text(self.global_reason)})"
-        tenant = resource.tenant_id.strip().lower()
+        tenant = canonical_id(resource.tenant_id)
         if tenant in self.tenants:
             return f"tenant {tenant} is in debug mode ({_reason_text(self.tenants[tenant])})"
-        resource_id = resource.id.strip().lower()
+        resource_id = canonical_id(resource.id)
         if resource_id in self.resources:
             reason = _reason_text(self.resources[resource_id])
             return f"{resource.driver} {resource_id} is in debug mode ({reason})"
