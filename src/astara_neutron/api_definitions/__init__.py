@@ -1,0 +1,1 @@
+"""API definitions in neutron-lib's format, one module per Astara extension."""

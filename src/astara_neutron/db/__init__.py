@@ -1,0 +1,1 @@
+"""Database access behind the Astara API extensions."""
