@@ -7,6 +7,10 @@
     vm ns ──────────── int bridge ───┤
                        int2 bridge ──┘
 
+``ha_lab`` wires an HA pair the same way: two router namespaces (two
+agents, management addresses ``HA_AGENT_IPS``) on one set of bridges, and
+can add a replacement appliance to the running pair.
+
 Only the test namespaces carry addresses (all private); the bridges have
 none, so nothing here is reachable from, or routed through, the host.  The
 agent runs as ``ip netns exec <router> python -m astara.appliance.cli`` and is
@@ -17,8 +21,13 @@ whether the test passed or not.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from astara.appliance.namespace_thread import run_in_namespace
+from astara.appliance.services.arp import ARP_REPLY, ARP_REQUEST, ETH_P_ARP, arp_frame
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -44,6 +56,10 @@ ROUTER_INT2_IP = "10.61.0.1"
 DNS_SERVER = "10.60.0.53"
 HOST_ROUTE = ("10.70.0.0/16", "10.60.0.254")
 SECOND_VM_MAC = "02:00:5e:00:61:07"
+HA_AGENT_IPS = {"r1": AGENT_IP, "r2": "192.168.100.3"}
+HA_PRIORITIES = {"r1": 100, "r2": 50}
+HA_VIPS = (f"{ROUTER_EXT_IP}/24", f"{FLOATING_IP}/24", f"{ROUTER_INT_IP}/24")
+"""The addresses only the VRRP master of ``ha_lab`` holds."""
 
 
 @dataclass
@@ -58,6 +74,7 @@ class RouterLab:
     vm_ifname: str
     vm_mac: str
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    agent_ip: str = AGENT_IP
 
     def api(
         self,
@@ -72,7 +89,7 @@ class RouterLab:
         if body is not None:
             data = body if isinstance(body, str) else json.dumps(body)
             argv += ["-H", f"Content-Type: {content_type}", "--data-binary", "@-"]
-        argv.append(f"http://{AGENT_IP}:{API_PORT}{path}")
+        argv.append(f"http://{self.agent_ip}:{API_PORT}{path}")
         done = self.run(self.orchestrator, *argv, stdin=data, check=False)
         text, _, status = done.stdout.rpartition("\n")
         if not status.isdigit():
@@ -170,7 +187,9 @@ class RouterLab:
                 }
             )
         networks = [
-            _network("mgt", "management", self.macs["mgt"], f"{AGENT_IP}/24", "192.168.100.0/24"),
+            _network(
+                "mgt", "management", self.macs["mgt"], f"{self.agent_ip}/24", "192.168.100.0/24"
+            ),
             _network("ext", "external", self.macs["ext"], f"{ROUTER_EXT_IP}/24", "172.16.50.0/24"),
             {
                 **_network(
@@ -287,7 +306,7 @@ def start_agent(lab: RouterLab, wait_until: Callable[..., None]) -> subprocess.P
         "-m",
         "astara.appliance.cli",
         "--host",
-        AGENT_IP,
+        lab.agent_ip,
         "--port",
         str(API_PORT),
         "--state-dir",
@@ -303,3 +322,122 @@ def start_agent(lab: RouterLab, wait_until: Callable[..., None]) -> subprocess.P
 def stop_agent(lab: RouterLab, agent: subprocess.Popen[str]) -> None:
     _stop(agent)
     lab.processes.remove(agent)
+
+
+@dataclass
+class HaLab:
+    """An HA pair: appliances by name, sharing one VM, outside host and orchestrator."""
+
+    members: dict[str, RouterLab]
+    add_member: Callable[[str], RouterLab]
+    """Wire a new appliance (namespace, NICs, agent) for a name of ``HA_AGENT_IPS``.
+
+    It replaces the member of that name, which keeps its management address.
+    """
+
+    @property
+    def vm(self) -> str:
+        return next(iter(self.members.values())).vm
+
+    @property
+    def outside(self) -> str:
+        return next(iter(self.members.values())).outside
+
+    def ha_config(self, name: str) -> dict[str, Any]:
+        """The config the orchestrator sends a member: the router with a floating IP, HA on."""
+        member = self.members[name]
+        peers = [m.agent_ip for n, m in self.members.items() if n != name]
+        body = member.config(floating_ip=True)
+        body.update(ha_resource=True, ha_config={"peers": peers, "priority": HA_PRIORITIES[name]})
+        return body
+
+    def put(self, name: str, body: dict[str, Any]) -> None:
+        status, answer = self.members[name].api("PUT", "/v1/system/config/", body)
+        assert status == 200, answer
+
+    def die(self, name: str) -> None:
+        """The member dies at once: its links vanish, then every process in it is killed."""
+        member = self.members[name]
+        for ifname in member.ifnames.values():
+            member.run(member.router, "ip", "link", "del", ifname)
+        pids = subprocess.run(
+            ["ip", "netns", "pids", member.router], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+    def holds(self, name: str) -> set[str]:
+        """Which of the addresses keepalived moves the member holds."""
+        return set(HA_VIPS) & self.members[name].router_addresses()
+
+
+@pytest.fixture
+def ha_lab(
+    netns_factory: Callable[[], str],
+    bridge_factory: Callable[[], str],
+    veth_factory: Callable[..., Any],
+    wait_until: Callable[..., None],
+) -> Iterator[HaLab]:
+    vm, outside, orchestrator = (netns_factory() for _ in range(3))
+    bridges = {role: bridge_factory() for role in ("mgt", "ext", "int")}
+    veth_factory(bridges["mgt"], orchestrator, [f"{ORCH_IP}/24"])
+    veth_factory(bridges["ext"], outside, [f"{OUTSIDE_IP}/24"])
+    vm_ifname = veth_factory(bridges["int"], vm).inner
+    members: dict[str, RouterLab] = {}
+    created: list[RouterLab] = []
+
+    def add_member(name: str) -> RouterLab:
+        agent_ip = HA_AGENT_IPS[name]
+        router = netns_factory()
+        inner = {
+            role: veth_factory(bridge, router, [f"{agent_ip}/24"] if role == "mgt" else []).inner
+            for role, bridge in bridges.items()
+        }
+        _announce(router, inner["mgt"], agent_ip)
+        state_dir = Path(tempfile.mkdtemp(prefix=f"astt-ha-{name}-"))
+        state_dir.chmod(0o755)
+        member = RouterLab(
+            router=router,
+            vm=vm,
+            outside=outside,
+            orchestrator=orchestrator,
+            state_dir=state_dir,
+            macs={role: _mac(router, ifname) for role, ifname in inner.items()},
+            ifnames=inner,
+            vm_ifname=vm_ifname,
+            vm_mac=_mac(vm, vm_ifname),
+            agent_ip=agent_ip,
+        )
+        created.append(member)
+        members[name] = member
+        start_agent(member, wait_until)
+        return member
+
+    try:
+        for name in HA_AGENT_IPS:
+            add_member(name)
+        yield HaLab(members, add_member)
+    finally:
+        for member in reversed(created):
+            for process in reversed(member.processes):
+                _stop(process)
+            shutil.rmtree(member.state_dir, ignore_errors=True)
+
+
+def _announce(namespace: str, ifname: str, address: str) -> None:
+    """Announce an address with gratuitous ARP, as a booting host does.
+
+    A replacement takes over its predecessor's management address with a
+    new MAC; without the announcement its neighbours would keep sending to
+    the dead MAC until their cache entries expire (up to a minute).
+    """
+
+    def send() -> None:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as raw:
+            raw.bind((ifname, ETH_P_ARP))
+            mac = raw.getsockname()[4]
+            for opcode in (ARP_REQUEST, ARP_REPLY):
+                raw.send(arp_frame(opcode, mac, ipaddress.IPv4Address(address)))
+
+    run_in_namespace(namespace, send)

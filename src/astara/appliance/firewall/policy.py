@@ -3,7 +3,9 @@
 Input is default-deny: loopback, replies to what the appliance started, the
 ICMP(v6) that IPv4/IPv6 need (ND, RA, echo), DHCP, DNS and the metadata proxy
 from tenant networks, the agent API and SSH from the management network only,
-BGP from the upstream peers.  Forwarding is default-deny too: internal
+BGP from the upstream peers, and from the other appliances of an HA pair,
+on the management network only, their VRRP advertisements and conntrackd's
+state sync.  Forwarding is default-deny too: internal
 networks may reach the outside (through SNAT or their floating IP) and each
 other; from the outside only connections to a floating IP (IPv4, DNATed) and
 routed IPv6 come in, the latter filtered by the security groups at the ports.
@@ -36,6 +38,7 @@ from astara.appliance.model import (
     RouterConfig,
 )
 from astara.appliance.services.base import Target
+from astara.appliance.services.conntrack_sync import ha_management, sync_links
 
 SSH_PORT = 22
 DNS_PORT = 53
@@ -76,6 +79,7 @@ def build_ruleset(target: Target, access: AgentAccess) -> Ruleset:
             *_conntrack_shortcut(loopback=True),
             *_provider_rules(cfg, cfg.prerules, "input", names),
             *_input_rules(cfg, names, access),
+            *_ha_pair_rules(target),
             *_provider_rules(cfg, cfg.postrules, "input", names),
         ),
         "forward": (
@@ -161,6 +165,26 @@ def _input_rules(cfg: RouterConfig, names: _Names, access: AgentAccess) -> list[
             Rule("accept", iif=names.external, saddr=tuple(peers), l4proto="tcp", dport=(BGP_PORT,))
         )
     return rules
+
+
+def _ha_pair_rules(target: Target) -> list[Rule]:
+    """VRRP and conntrackd sync from the pair's peers; anyone else could steal the router."""
+    ha = ha_management(target)
+    if ha is None:
+        return []
+    _own, mgt_ifname, peers = ha
+    ports = tuple(sorted({link.port for link in sync_links(target)}))
+    return [
+        Rule("accept", iif=(mgt_ifname,), saddr=tuple(peers), l4proto="vrrp", comment="VRRP"),
+        Rule(
+            "accept",
+            iif=(mgt_ifname,),
+            saddr=tuple(peers),
+            l4proto="udp",
+            dport=ports,
+            comment="conntrack sync",
+        ),
+    ]
 
 
 def _forward_rules(names: _Names) -> list[Rule]:

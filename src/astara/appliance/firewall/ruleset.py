@@ -25,7 +25,7 @@ from astara.appliance.model import IPAddress, IPNetwork
 TABLE_FAMILY = "inet"
 TABLE_NAME = "astara"
 
-L4Proto = Literal["tcp", "udp", "icmp", "icmpv6"]
+L4Proto = Literal["tcp", "udp", "icmp", "icmpv6", "vrrp"]
 Verdict = Literal["accept", "drop", "reject"]
 Chain = Literal["input", "forward", "prerouting", "postrouting"]
 
@@ -123,6 +123,9 @@ ICMP_TYPE_KEYWORDS = {
     "mld2-listener-report",
 }
 CT_STATE_KEYWORDS = {"established", "related", "invalid", "new"}
+PROTOCOL_NUMBERS: Mapping[L4Proto, int] = {"vrrp": 112}
+"""Protocols matched by number: nft would look their names up in /etc/protocols,
+which an appliance image need not have."""
 
 
 def render(ruleset: Ruleset) -> str:
@@ -183,6 +186,10 @@ def _render_l4(rule: Rule) -> list[str]:
         if rule.dport or rule.icmp_types:
             raise ValueError(f"rule has ports or ICMP types without a protocol: {rule}")
         return []
+    if rule.l4proto in PROTOCOL_NUMBERS:
+        if rule.dport or rule.icmp_types:
+            raise ValueError(f"{rule.l4proto} has neither ports nor types: {rule}")
+        return [f"meta l4proto {PROTOCOL_NUMBERS[rule.l4proto]}"]
     if rule.dport:
         return [f"{rule.l4proto} dport {_set(str(_port(p)) for p in rule.dport)}"]
     if rule.icmp_types:

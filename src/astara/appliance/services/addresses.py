@@ -9,6 +9,14 @@ not lose the addresses that configuration gave them.
 IPv6 addresses on non-external NICs are added with NODAD: they are the
 router's own gateway addresses on networks it alone serves, and a tentative
 address would delay RAs and DHCPv6 for seconds after every apply.
+
+In an HA pair keepalived holds every address but the management network's
+(only the VRRP master may have them, see ``vrrp``): this service then only
+sets those NICs' link state and MTU.  On the switch to HA it withdraws the
+addresses it had given them itself, so the appliance that ends up VRRP
+backup keeps none; it never touches what keepalived added.  On the switch
+back it owns them again, and the VRRP service has it converge once more
+after keepalived, which releases its addresses when it stops.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from pyroute2 import IPRoute
 from astara.appliance.model import IPInterface, Network, RouterConfig
 from astara.appliance.netns import Namespace
 from astara.appliance.services.base import Target
+from astara.appliance.services.conntrack_sync import ha_management
 
 LOG = logging.getLogger(__name__)
 
@@ -38,6 +47,17 @@ def desired_addresses(config: RouterConfig, network: Network) -> set[IPInterface
     return addresses
 
 
+def held_by_keepalived(target: Target, network: Network) -> bool:
+    return network.network_type != "management" and ha_management(target) is not None
+
+
+def owned_addresses(target: Target, network: Network) -> set[IPInterface]:
+    """The addresses this service keeps on a network's NIC: none of those keepalived holds."""
+    if held_by_keepalived(target, network):
+        return set()
+    return desired_addresses(target.config, network)
+
+
 class AddressService:
     name = "addresses"
 
@@ -50,14 +70,16 @@ class AddressService:
             have = self._addresses(ipr)
             for net in target.config.networks:
                 link = links[target.ifname(net)]
-                wanted = desired_addresses(target.config, net)
-                self._converge_link(ipr, link, net, wanted, have.get(link["index"], set()))
+                present = have.get(link["index"], set())
+                wanted = owned_addresses(target, net)
+                removable = _removable(current, target, net, present)
+                self._converge_link(ipr, link, net, wanted - present, removable - wanted)
             kept_macs = {n.interface.lladdr for n in target.config.networks}
             for net in current.config.networks:
                 link = links.get(current.ifname(net))
                 if net.interface.lladdr in kept_macs or link is None:
                     continue
-                given = desired_addresses(current.config, net) & have.get(link["index"], set())
+                given = owned_addresses(current, net) & have.get(link["index"], set())
                 for address in sorted(given, key=_sort_key):
                     self._delete(ipr, link, address)
 
@@ -69,8 +91,8 @@ class AddressService:
         ipr: IPRoute,
         link: Any,
         net: Network,
-        wanted: set[IPInterface],
-        have: set[IPInterface],
+        missing: set[IPInterface],
+        unwanted: set[IPInterface],
     ) -> None:
         ifname = link.get("IFLA_IFNAME")
         mtu = net.effective_mtu
@@ -80,9 +102,9 @@ class AddressService:
         if not link["flags"] & IFF_UP:
             ipr.link("set", index=link["index"], state="up")
             LOG.info("%s: %s up", self._ns, ifname)
-        for address in sorted(wanted - have, key=_sort_key):
+        for address in sorted(missing, key=_sort_key):
             self._add(ipr, link, address, nodad=net.network_type != "external")
-        for address in sorted(have - wanted, key=_sort_key):
+        for address in sorted(unwanted, key=_sort_key):
             self._delete(ipr, link, address)
 
     @staticmethod
@@ -120,6 +142,22 @@ class AddressService:
             family=socket.AF_INET if address.version == 4 else socket.AF_INET6,
         )
         LOG.info("%s: %s del %s", self._ns, link.get("IFLA_IFNAME"), address)
+
+
+def _removable(
+    current: Target, target: Target, net: Network, present: set[IPInterface]
+) -> set[IPInterface]:
+    """What may go from a NIC: anything but keepalived's addresses, which only it removes.
+
+    While keepalived holds a NIC's addresses, the only ones this service may
+    delete are those it had given the NIC itself under the current
+    configuration (the switch to HA).
+    """
+    if not held_by_keepalived(target, net):
+        return present
+    lladdr = net.interface.lladdr
+    previous = next((n for n in current.config.networks if n.interface.lladdr == lladdr), None)
+    return present & owned_addresses(current, previous) if previous else set()
 
 
 def _sort_key(address: IPInterface) -> tuple[int, int]:

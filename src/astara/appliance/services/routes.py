@@ -5,6 +5,11 @@ Every route the agent installs carries its own routing protocol number
 apply lists them, removes those the configuration no longer asks for (a
 default gateway that went away included) and adds the missing ones.  No cache
 file is needed and a restarted agent converges the same way.
+
+In an HA pair keepalived installs the routes (``vrrp`` lists them as virtual
+routes) on the VRRP master only, so this service installs none and removes
+those it had installed before the switch to HA.  keepalived's routes carry
+keepalived's protocol number, so they are never mistaken for ours.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from astara.appliance.model import IPAddress, IPNetwork, Network
 from astara.appliance.netns import Namespace
 from astara.appliance.services.base import Target
+from astara.appliance.services.conntrack_sync import ha_management
 
 LOG = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ class RouteService:
                 for msg in ipr.get_routes(table=MAIN_TABLE)
                 if (route := _ours(msg, indexes)) is not None
             }
-            wanted = desired_routes(target)
+            wanted = desired_routes(target) if ha_management(target) is None else []
             for route in sorted(installed - set(wanted), key=str):
                 ipr.route("del", **_route_args(route, names))
                 LOG.info("%s: route del %s", self._ns, route)

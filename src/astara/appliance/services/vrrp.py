@@ -26,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from astara.appliance.model import IPInterface
 from astara.appliance.netns import Namespace
 from astara.appliance.services.addresses import desired_addresses
-from astara.appliance.services.base import Target
+from astara.appliance.services.base import Service, Target
 from astara.appliance.services.conntrack_sync import failover_script, ha_management
 from astara.appliance.services.daemon_process import ConfiguredDaemon
 from astara.appliance.services.routes import desired_routes
@@ -121,20 +122,35 @@ def render(target: Target, notify_script: Path | None) -> str | None:
 
 
 class VrrpService:
-    """One keepalived (VRRP only) per appliance; reloaded with SIGHUP when its file changes."""
+    """One keepalived (VRRP only) per appliance; reloaded with SIGHUP when its file changes.
+
+    A keepalived that stops as master removes the addresses and routes it
+    held, after the services that own them outside HA (``released_to``) have
+    already converged: so when HA is switched off they converge once more,
+    and the appliance keeps its addresses and routes.
+    """
 
     name = "vrrp"
 
-    def __init__(self, ns: Namespace, directory: Path, conntrack_directory: Path) -> None:
+    def __init__(
+        self,
+        ns: Namespace,
+        directory: Path,
+        conntrack_directory: Path,
+        released_to: Sequence[Service] = (),
+    ) -> None:
         self._dir = directory
         self._notify_script = failover_script(conntrack_directory)
+        self._released_to = tuple(released_to)
         self.daemon = ConfiguredDaemon(
             ns, "keepalived", directory / CONFIG_FILE, start_argv=self._start_argv
         )
 
     def apply(self, current: Target, target: Target) -> None:
         notify = self._notify_script if self._notify_script.exists() else None
-        self.daemon.converge(render(target, notify))
+        if self.daemon.converge(render(target, notify)) == "stop":
+            for owner in self._released_to:
+                owner.apply(current, target)
 
     def rollback(self, attempted: Target, previous: Target) -> None:
         self.apply(attempted, previous)
