@@ -8,6 +8,9 @@ SIGTERM or SIGINT. It then stops cleanly within
 :data:`~astara.orchestrator.service.STOP_TIMEOUT_S` and exits 0, or 1 if
 queued events could not be saved. A configuration or wiring problem exits 2
 with one line on stderr, never a traceback.
+
+``astara-orchestrator --single-host --state-dir DIR`` (``make run``) runs
+the whole of Astara on this host instead: see :mod:`astara.singlehost`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ _SIGNAL_CHECK_S = 0.5
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``astara-orchestrator``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--single-host" in args:
+        # Imported here: single-host mode pulls in the local API and the netns
+        # provisioner, which a cloud-mode orchestrator never loads.
+        from astara.singlehost.runner import run_single_host
+
+        return run_single_host(args)
     conf = load_orchestrator_config(args, PROG, CLI_OPTS)
     oslo_log.setup(conf, "astara")
     conf.log_opt_values(LOG, logging.INFO)
