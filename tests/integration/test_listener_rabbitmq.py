@@ -18,9 +18,8 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from oslo_messaging import opts as messaging_opts
 from astara.common.config import parse_config
 from astara.orchestrator.intake import IntakeClosed
 from astara.orchestrator.listener import NotificationListener
+from tests.waiting import wait_until
 
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 RABBIT_URL = f"rabbit://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/"
@@ -75,15 +75,6 @@ def load_conf(tmp_path: Path) -> cfg.ConfigOpts:
         "[oslo_messaging_rabbit]\nrabbit_transient_queues_ttl = 60\n"
     )
     return parse_config(["--config-file", str(path)], "astara-test", default_config_files=[])
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait for the bus to make ``condition`` true (liveness, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.05)
 
 
 def ready_messages(queue: str) -> int:

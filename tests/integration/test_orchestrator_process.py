@@ -12,8 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +32,11 @@ from tests.orchestrator_doubles_wiring import (
     listed_router,
     read_record,
 )
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 WIRING = "tests.orchestrator_doubles_wiring:DoublesWiring"
 ORCHESTRATOR = Path(sys.executable).with_name(PROG)
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait for the processes to make ``condition`` true (liveness, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.05)
 
 
 class Setup:

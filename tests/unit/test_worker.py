@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from astara.orchestrator.event import Crud, Event, Resource
 from astara.orchestrator.instance_state import InstanceState
 from astara.orchestrator.sharding import shard_of
 from astara.orchestrator.worker import Worker, WorkerIdentity
+from tests import waiting
 from tests.orchestrator_doubles_wiring import MemoryDebugStore, ScriptedFactory, ScriptedMachine
 
 T1, T2 = "tenant-1", "tenant-2"
@@ -38,13 +38,9 @@ def command(name: str, resource: Resource = EVERYTHING, **body: object) -> Event
     return Event(resource, Crud.COMMAND, {"command": name, **body})
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Wait for another thread to make ``condition`` true (a liveness check, not a timing one)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.002)
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for another thread, polling often: these waits are short."""
+    waiting.wait_until(condition, what, timeout=10.0, interval=0.002)
 
 
 class Harness:
