@@ -24,7 +24,9 @@ Neutron sent them. ``submit`` only queues, so one thread keeps up.
 
 Nothing is lost when RabbitMQ goes away: kombu reconnects, and a message
 delivered but not yet acknowledged is delivered again (so a notification may
-be handled twice; the workers collapse duplicate events). The queue itself
+be handled twice; the workers collapse duplicate events, and
+:mod:`~astara.orchestrator.messaging_redelivery` makes sure such a
+redelivery is handled and acknowledged rather than stranded). The queue itself
 survives a *broker restart* only when it is durable: set
 ``[oslo_messaging_rabbit] amqp_durable_queues = true`` (or ``rabbit_quorum_queue``)
 for Astara and Neutron alike.
@@ -45,6 +47,7 @@ from astara.orchestrator.messaging_endpoint import (
     NotificationEndpoint,
     NotificationSink,
 )
+from astara.orchestrator.messaging_redelivery import notification_server
 from astara.orchestrator.messaging_server import EXECUTOR, ServerRunner
 from astara.orchestrator.messaging_transport import notification_transport
 
@@ -80,12 +83,11 @@ class NotificationListener:
         target = oslo_messaging.Target(
             topic=topic, exchange=exchange or conf.neutron_control_exchange
         )
-        server = oslo_messaging.get_notification_listener(
+        server = notification_server(
             transport,
             [target],
             [self._endpoint],
             executor=EXECUTOR,
-            allow_requeue=True,
             pool=pool or pool_name(conf.host),
         )
         self._runner = ServerRunner(server, transport, pool_size=1)
