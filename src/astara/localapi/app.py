@@ -85,16 +85,21 @@ RESOURCES = (
 
 
 def create_app(
-    database_url: str, notify: Notify, *, default_project_id: str = DEFAULT_PROJECT_ID
+    database_url: str,
+    notify: Notify,
+    *,
+    default_project_id: str = DEFAULT_PROJECT_ID,
+    id_prefix: str = "",
 ) -> FastAPI:
     """The Neutron-v2-compatible API over the SQLite file at ``database_url``.
 
     ``notify(event_type, payload, context)`` is called after every committed
     change with the notification Neutron would have sent. The store is kept
     on ``app.state.store`` for code that embeds the API (the orchestrator
-    reports router status through it).
+    reports router status through it). New resources' ids start with
+    ``id_prefix`` (see :func:`astara.localapi.models.new_id`).
     """
-    store = Store(database_url, notify, default_project_id)
+    store = Store(database_url, notify, default_project_id, id_prefix)
     app = FastAPI(title="Astara local network API (Neutron v2.0 compatible)", version="2.0")
     app.state.store = store
     install_error_handlers(app)

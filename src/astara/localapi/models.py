@@ -10,12 +10,20 @@ which role they play, exactly as in Neutron.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    declared_attr,
+    mapped_column,
+    relationship,
+)
 
 ROUTER_GATEWAY = "network:router_gateway"
 ROUTER_INTERFACE = "network:router_interface"
@@ -24,8 +32,21 @@ FLOATING_IP = "network:floatingip"
 ROUTER_OWNED = frozenset({ROUTER_GATEWAY, ROUTER_INTERFACE, FLOATING_IP})
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
+#: ``Session.info`` key of the prefix a store puts at the start of every new id.
+ID_PREFIX_KEY = "astara.id_prefix"
+#: An id prefix fits in a UUID's first group, so ids keep the UUID's shape.
+ID_PREFIX_PATTERN = re.compile(r"[a-z0-9]{0,8}")
+
+
+def new_id(session: Session) -> str:
+    """A UUID for a new resource, its start replaced by the store's id prefix, if any.
+
+    A prefix lets every name Astara derives from an id (``ak-router-<id>``,
+    ``brq<id>``, ``tap<id>``) carry a mark, so whoever made the resources can
+    tell them apart from other installations' on the same host.
+    """
+    prefix: str = session.info.get(ID_PREFIX_KEY, "")
+    return prefix + str(uuid.uuid4())[len(prefix) :]
 
 
 def utcnow() -> datetime:
@@ -43,7 +64,7 @@ class StandardAttributes:
     every update without each service remembering to bump it.
     """
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
     project_id: Mapped[str] = mapped_column(String(255), index=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     description: Mapped[str] = mapped_column(String(255), default="")

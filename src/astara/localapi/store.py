@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from astara.localapi.context import DEFAULT_PROJECT_ID, RequestContext
 from astara.localapi.engine import WRITE_OPTION, make_engine
-from astara.localapi.models import Base
+from astara.localapi.models import ID_PREFIX_KEY, ID_PREFIX_PATTERN, Base
 from astara.localapi.notifications import Notify, deliver
 from astara.localapi.services import routers
 from astara.localapi.transaction import Transaction
@@ -26,8 +26,17 @@ from astara.localapi.transaction import Transaction
 
 class Store:
     def __init__(
-        self, database_url: str, notify: Notify, default_project_id: str = DEFAULT_PROJECT_ID
+        self,
+        database_url: str,
+        notify: Notify,
+        default_project_id: str = DEFAULT_PROJECT_ID,
+        id_prefix: str = "",
     ) -> None:
+        if not ID_PREFIX_PATTERN.fullmatch(id_prefix):
+            raise ValueError(
+                f"id prefix {id_prefix!r} must be at most 8 lowercase letters or digits"
+            )
+        self._id_prefix = id_prefix
         self._engine = make_engine(database_url)
         Base.metadata.create_all(self._engine)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
@@ -45,7 +54,9 @@ class Store:
     def writing(self, context: RequestContext) -> Iterator[Transaction]:
         """The one write transaction; its notifications go out once it has committed."""
         with self._write_lock:
-            with Session(self._writer, expire_on_commit=False) as session:
+            with Session(
+                self._writer, expire_on_commit=False, info={ID_PREFIX_KEY: self._id_prefix}
+            ) as session:
                 transaction = Transaction(session, context)
                 with session.begin():
                     yield transaction

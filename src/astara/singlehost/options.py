@@ -35,6 +35,16 @@ SINGLEHOST_OPTS: list[cfg.Opt] = [
         "masquerade the external subnets leaving through the uplink. Off keeps "
         "them on this host only.",
     ),
+    cfg.StrOpt(
+        "id_prefix",
+        default="",
+        regex=r"^[a-z0-9]{0,8}$",
+        help="Up to 8 lowercase letters or digits that start the id of every resource "
+        "the local API creates, and with it every name Astara derives from an id "
+        "(namespaces ak-router-<id>, bridges brq<id>, veths tap<id>): a mark that "
+        "tells this installation's devices apart from others' on the host. Empty: "
+        "plain UUIDs.",
+    ),
 ]
 
 #: The orchestrator defaults single-host mode changes, and why:

@@ -140,7 +140,9 @@ def _start(
     bus = NotificationBus()
     api = ThreadedServer(
         "local network API",
-        create_app(state.network_database_url, bus.publish),
+        create_app(
+            state.network_database_url, bus.publish, id_prefix=conf.singlehost.id_prefix
+        ),
         DEFAULT_HOST,
         conf.singlehost.api_port,
     )

@@ -36,7 +36,7 @@ def create(tx: Transaction, body: FloatingIPCreate) -> dict[str, Any]:
         if body.subnet_id or body.floating_ip_address
         else None
     )
-    floating_ip_id = models.new_id()
+    floating_ip_id = models.new_id(tx.session)
     port = new_port(
         tx.session,
         network,

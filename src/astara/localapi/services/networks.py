@@ -15,7 +15,9 @@ def create(tx: Transaction, body: NetworkCreate) -> dict[str, Any]:
     attributes = body.given()
     attributes.pop("tenant_id", None)
     attributes.pop("project_id", None)
-    network = models.Network(project_id=body.owner(tx.context.project_id), **attributes)
+    network = models.Network(
+        id=models.new_id(tx.session),
+        project_id=body.owner(tx.context.project_id), **attributes)
     tx.session.add(network)
     tx.session.flush()
     view = views.network(network)

@@ -31,7 +31,7 @@ def new_port(
     attributes.setdefault("port_security_enabled", network.port_security_enabled)
     attributes.setdefault("security_groups", [])
     port = models.Port(
-        id=models.new_id(),
+        id=models.new_id(session),
         network=network,
         project_id=project_id,
         mac_address=_available_mac(session, mac_address),

@@ -18,6 +18,7 @@ STATUSES: tuple[RouterStatus, ...] = ("ACTIVE", "BUILD", "DOWN", "ERROR")
 
 def create(tx: Transaction, body: RouterCreate) -> dict[str, Any]:
     router = models.Router(
+        id=models.new_id(tx.session),
         project_id=body.owner(tx.context.project_id),
         name=body.name,
         description=body.description,

@@ -27,6 +27,7 @@ def create(tx: Transaction, body: SubnetCreate) -> dict[str, Any]:
     else:
         pools = ipam.default_pools(cidr, gateway)
     subnet = models.Subnet(
+        id=models.new_id(tx.session),
         project_id=body.owner(tx.context.project_id),
         network=network,
         name=body.name,
