@@ -50,8 +50,13 @@ class _Range:
     mode: str
 
 
-def render(target: Target, directory: Path) -> dict[str, str]:
-    """File name -> content; empty when no network needs dnsmasq."""
+def render(target: Target, directory: Path, *, keep_root: bool = False) -> dict[str, str]:
+    """File name -> content; empty when no network needs dnsmasq.
+
+    ``keep_root``: dnsmasq keeps its root privileges instead of becoming
+    ``nobody``, for a ``directory`` that ``nobody`` cannot reach (see
+    :mod:`astara.appliance.services.dhcp`).
+    """
     files: dict[str, str] = {}
     includes: list[str] = []
     any_ra = False
@@ -77,6 +82,7 @@ def render(target: Target, directory: Path) -> dict[str, str]:
     files[MAIN_FILE] = _lines(
         *BASE_SETTINGS,
         f"pid-file={directory / PID_FILE}",
+        *(["user=root"] if keep_root else []),
         *(["enable-ra"] if any_ra else []),
         *includes,
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from astara.appliance.dnsmasq_config import MAIN_FILE, render
-from astara.appliance.services.dhcp import decide
+from astara.appliance.services.dhcp import decide, traversable_by_others
 
 from .configs import VM_MAC, modified, router_body, target
 
@@ -26,6 +27,24 @@ def test_one_file_set_per_tenant_interface_with_dhcp() -> None:
     assert f"conf-file={DIR}/eth2.conf" in main
     assert f"pid-file={DIR}/dnsmasq.pid" in main
     assert "except-interface=lo" in main
+
+
+def test_dnsmasq_drops_privileges_unless_told_to_keep_root() -> None:
+    assert not any(line.startswith("user=") for line in _files()[MAIN_FILE].splitlines())
+    kept = render(target(), DIR, keep_root=True)[MAIN_FILE].splitlines()
+    assert "user=root" in kept
+
+
+def test_a_directory_under_a_private_parent_is_not_traversable_by_others() -> None:
+    # Under /tmp rather than pytest's tmp_path, whose own parents are private (0700).
+    with tempfile.TemporaryDirectory(prefix="astt-", dir="/tmp") as top:
+        private = Path(top)
+        inner = private / "dnsmasq"
+        inner.mkdir(mode=0o755)
+        private.chmod(0o700)
+        assert not traversable_by_others(inner)
+        private.chmod(0o711)
+        assert traversable_by_others(inner)
 
 
 def test_static_lease_per_allocation_with_all_its_dhcp_addresses() -> None:

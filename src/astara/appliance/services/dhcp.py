@@ -5,6 +5,13 @@ bind, a bad option) through its exit status, so a failed start fails the
 apply.  Its pid file is kept in the state directory; before signalling a pid
 the agent checks that the process really is the dnsmasq started with this
 appliance's configuration file, so a recycled pid is never killed.
+
+dnsmasq drops to ``nobody`` once started and re-reads its hosts and options
+files on SIGHUP as that user. When the state directory sits under a path
+``nobody`` cannot traverse (the netns provisioner keeps appliances under the
+operator's state dir, which may be in ``/root`` or a private temporary
+directory), every reload would fail silently and new ports would get no
+lease; dnsmasq then keeps root, and the agent says so in its log.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import stat
 import time
 from pathlib import Path
 from typing import Literal
@@ -47,11 +55,12 @@ class DhcpService:
         self._ns = ns
         self._dir = directory
         self._main = directory / dnsmasq_config.MAIN_FILE
+        self._keep_root: bool | None = None
 
     def apply(self, current: Target, target: Target) -> None:
         self._dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self._dir, 0o755)
-        files = dnsmasq_config.render(target, self._dir)
+        files = dnsmasq_config.render(target, self._dir, keep_root=self._must_keep_root())
         changed = self._write(files)
         pid = self.running_pid()
         action = decide(needed=bool(files), running=pid is not None, changed=changed)
@@ -65,6 +74,19 @@ class DhcpService:
 
     def rollback(self, attempted: Target, previous: Target) -> None:
         self.apply(attempted, previous)
+
+    def _must_keep_root(self) -> bool:
+        """Whether dnsmasq must stay root to re-read its files (see module doc); checked once."""
+        if self._keep_root is None:
+            self._keep_root = not traversable_by_others(self._dir)
+            if self._keep_root:
+                LOG.warning(
+                    "%s: %s is not reachable by unprivileged users, so dnsmasq keeps root "
+                    "to re-read its leases on reload; make its parents world-executable "
+                    "(chmod o+x) to let it drop privileges",
+                    self._ns, self._dir,
+                )  # fmt: skip
+        return self._keep_root
 
     def running_pid(self) -> int | None:
         """The pid of this appliance's dnsmasq, or None if it is not running."""
@@ -102,6 +124,14 @@ class DhcpService:
             os.kill(pid, signal.SIGKILL)
         (self._dir / dnsmasq_config.PID_FILE).unlink(missing_ok=True)
         LOG.info("%s: dnsmasq stopped (pid %d)", self._ns, pid)
+
+
+def traversable_by_others(directory: Path) -> bool:
+    """True when a user with no special rights can reach files in ``directory``."""
+    for path in (directory.resolve(), *directory.resolve().parents):
+        if not os.stat(path).st_mode & stat.S_IXOTH:
+            return False
+    return True
 
 
 def _alive(pid: int) -> bool:
