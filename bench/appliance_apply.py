@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import platform
 import secrets
 import signal
 import statistics
@@ -35,6 +34,8 @@ from typing import Any
 
 import httpx
 from pyroute2.netns import setns
+
+from benchlib import machine, percentile
 
 PORT = 5000
 ROUNDS = 60
@@ -214,26 +215,6 @@ def measure(configs: tuple[dict[str, Any], dict[str, Any]]) -> list[float]:
             if i >= WARMUP:
                 timings.append(elapsed)
     return timings
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return (
-        f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def main() -> int:

@@ -27,7 +27,6 @@ import argparse
 import atexit
 import itertools
 import os
-import platform
 import random
 import statistics
 import sys
@@ -56,6 +55,7 @@ from astara.orchestrator.state_machine import StateMachine
 from astara.orchestrator.wiring import Wiring
 from astara.orchestrator.worker_process import WorkerSpec
 from astara.provisioners.base import InstanceInfo, InstanceStatus, Provisioner
+from benchlib import machine, rss_kib
 
 #: Where worker processes write their latency samples (set by the benchmark).
 SAMPLES_DIR_ENV = "ASTARA_BENCH_SAMPLES"
@@ -465,27 +465,6 @@ def read_samples(directory: Path) -> dict[str, list[float]]:
     return samples
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def machine_description() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"machine: {model}, {os.cpu_count()} cores, Python {platform.python_version()} "
-        f"({platform.python_implementation()}), {platform.system()} {platform.release()}"
-    )
-
-
 def throughput_and_latency(root: Path, args: argparse.Namespace, wiring: type[Wiring]) -> float:
     """Run set-up, saturated and paced phases; print their figures; return events/s."""
     fleet = Fleet(args.tenants, routers_per_tenant=3, loadbalancers_per_tenant=1)
@@ -529,12 +508,12 @@ def memory_per_thousand(root: Path, args: argparse.Namespace) -> float:
         rig.submit_all(creations(Fleet(1, 1, 0)), 1, "setup")
         rig.drain()
         (pid,) = rig.worker_pids()
-        before = rss_kb(pid)
+        before = rss_kib(pid)
         rig.submit_all(creations(fleet), fleet.resources, "setup")
         rig.drain()
         while any(report["work_queue_depth"] for report in rig.scheduler.request_reports(60)):
             time.sleep(0.1)
-        after = rss_kb(pid)
+        after = rss_kib(pid)
     finally:
         rig.stop()
     per_thousand = (after - before) / fleet.resources * 1000
@@ -555,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.paced_rate = 2000
     args.paced_seconds = 1 if args.quick else 5
     args.memory_resources = 2000 if args.quick else 10_000
-    print(machine_description())
+    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="astara-bench-") as directory:
         os.environ[SAMPLES_DIR_ENV] = directory
         phases = {}

@@ -15,32 +15,15 @@ trials, ``--exponent E`` to try another hash_partition_exponent).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import statistics
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from astara.orchestrator.hash_ring import DEFAULT_PARTITION_EXPONENT, HashRing
-
-
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor(),
-    )
-    return (f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-            f"Python {platform.python_version()}")
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+from benchlib import machine, percentile
 
 
 def random_ids(rng: random.Random, count: int) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import shutil
 import sys
@@ -31,6 +30,7 @@ from astara.provisioners.base import InstanceStatus
 from astara.provisioners.netns import NetnsProvisioner
 from astara.provisioners.netns_plumbing import delete_bridge, namespace_exists
 from astara.provisioners.netns_records import AgentMode
+from benchlib import machine, memory_mb
 
 MARKER = "astb"
 PREFIX = "fd" + secrets.token_hex(7)
@@ -44,20 +44,6 @@ def _id() -> str:
 
 def _mac() -> str:
     return "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
-
-
-def _kib(pid: int, path: str, key: str) -> int:
-    for line in Path(f"/proc/{pid}/{path}").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise LookupError(f"{key} not in /proc/{pid}/{path}")
-
-
-def _memory_mb(pids: set[int]) -> tuple[float, float]:
-    """Total (RSS, PSS) of ``pids`` in MB."""
-    rss = sum(_kib(pid, "status", "VmRSS") for pid in pids)
-    pss = sum(_kib(pid, "smaps_rollup", "Pss") for pid in pids)
-    return rss / 1024, pss / 1024
 
 
 def _wait_active(provisioner: NetnsProvisioner, names: list[str]) -> None:
@@ -89,7 +75,7 @@ def measure(mode: AgentMode, routers: int, networks: tuple[str, str]) -> float:
         _wait_active(provisioner, names)
         ready = time.monotonic() - started
         pids = {pid for name in names if (pid := provisioner.agent_pid(name)) is not None}
-        rss, pss = _memory_mb(pids)
+        rss, pss = memory_mb(pids)
         print(
             f"{mode:8} routers={routers:3d} agent_processes={len(pids):3d} "
             f"ready_in={ready:6.1f}s  RSS total={rss:7.1f} MB per_router={rss / routers:6.2f} MB  "
@@ -114,10 +100,7 @@ def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("needs root (namespaces, bridges, agents)")
     modes = [AgentMode(mode) for mode in args.modes.split(",")]
-    print(
-        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
-        f"Linux {platform.release()}, Python {platform.python_version()}"
-    )
+    print(f"machine: {machine()}")
     networks = (_id(), _id())
     results = {}
     try:
