@@ -47,10 +47,17 @@ def rss_kib(pid: int) -> int:
 
 
 def memory_mb(pids: Iterable[int]) -> tuple[float, float]:
-    """Total (RSS, PSS) of ``pids`` in MB; PSS shares a shared page among its users."""
-    pids = list(pids)
-    rss = sum(rss_kib(pid) for pid in pids)
-    pss = sum(proc_kib(pid, "smaps_rollup", "Pss") for pid in pids)
+    """Total (RSS, PSS) of ``pids`` in MB; PSS shares a shared page among its users.
+
+    A process that ended since it was listed counts for nothing.
+    """
+    rss = pss = 0
+    for pid in pids:
+        try:
+            rss += rss_kib(pid)
+            pss += proc_kib(pid, "smaps_rollup", "Pss")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
     return rss / 1024, pss / 1024
 
 

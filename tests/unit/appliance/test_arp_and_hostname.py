@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from astara.appliance.services.arp import ARP_REPLY, ARP_REQUEST, arp_frame, external_addresses
+from astara.appliance.services.arp import ARP_REPLY, ARP_REQUEST, announced_addresses, arp_frame
 from astara.appliance.services.base import NOTHING
 from astara.appliance.services.hostname import HostnameService, read_hostname
 
@@ -15,23 +15,27 @@ MAC = bytes.fromhex("020000000101")
 FIP = ipaddress.IPv4Address("172.16.0.10")
 
 
-def test_external_v4_addresses_and_floating_ips_are_announced() -> None:
-    assert external_addresses(target()) == {
+def test_external_and_tenant_v4_addresses_and_floating_ips_are_announced() -> None:
+    announced = announced_addresses(target())
+    assert {
         (ipaddress.IPv4Address("172.16.0.2"), "eth1"),
         (FIP, "eth1"),
-    }
-    assert external_addresses(NOTHING) == set()
+        (ipaddress.IPv4Address("10.1.0.1"), "eth2"),
+    } <= announced
+    assert all(address.version == 4 for address, _ in announced)
+    assert not any(ifname == "eth0" for _, ifname in announced)  # management: not announced
+    assert announced_addresses(NOTHING) == set()
 
 
 def test_only_a_new_floating_ip_is_new() -> None:
     before = target(modified(floating_ips=[]))
-    assert external_addresses(target()) - external_addresses(before) == {(FIP, "eth1")}
+    assert announced_addresses(target()) - announced_addresses(before) == {(FIP, "eth1")}
 
 
 def test_ha_appliances_leave_announcements_to_keepalived() -> None:
     body = router_body()
     body.update(ha_resource=True, ha_config={"peers": ["fd00:aa::6"]})
-    assert external_addresses(target(body)) == set()
+    assert announced_addresses(target(body)) == set()
 
 
 def test_announcement_frame_layout() -> None:

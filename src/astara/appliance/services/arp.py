@@ -1,8 +1,12 @@
-"""Gratuitous ARP: tell the external network at once when an address arrives or moves.
+"""Gratuitous ARP: tell each network at once when an address arrives or moves.
 
 When a floating IP is added (or the router's external address changes, or
 the external NIC is replaced), the upstream router may still map the address
 to another MAC, or to none, and would drop traffic until its cache expires.
+On a tenant network, instances that were already sending to their gateway
+before the router's interface came up hold an unresolved ARP entry for it
+and would learn it only at their next probe, up to a second later (measured
+by ``bench/router_ready.py``); the announcement resolves it at once.
 The appliance announces each new (address, interface) pair itself, from
 Python through a raw packet socket opened in its namespace: an ARP request
 announcement (RFC 5227) and an unsolicited reply, for devices that only
@@ -33,16 +37,16 @@ ARP_REQUEST = 1
 ARP_REPLY = 2
 
 
-def external_addresses(target: Target) -> set[tuple[ipaddress.IPv4Address, str]]:
-    """(IPv4 address, interface) pairs the router answers ARP for on its external network."""
+def announced_addresses(target: Target) -> set[tuple[ipaddress.IPv4Address, str]]:
+    """(IPv4 address, interface) pairs the router answers ARP for: external and tenant networks."""
     cfg = target.config
-    ext = cfg.external_network
-    if ext is None or cfg.ha_resource:
+    if cfg.ha_resource:
         return set()
-    ifname = target.ifname(ext)
+    networks = [*cfg.networks_of_type("external"), *cfg.tenant_networks]
     return {
-        (address.ip, ifname)
-        for address in desired_addresses(cfg, ext)
+        (address.ip, target.ifname(network))
+        for network in networks
+        for address in desired_addresses(cfg, network)
         if isinstance(address, ipaddress.IPv4Interface)
     }
 
@@ -62,7 +66,7 @@ class ArpService:
         self._ns = ns
 
     def apply(self, current: Target, target: Target) -> None:
-        new = sorted(external_addresses(target) - external_addresses(current))
+        new = sorted(announced_addresses(target) - announced_addresses(current))
         if new:
             run_in_namespace(self._ns.name, lambda: _announce(new))
             for address, ifname in new:
