@@ -46,6 +46,10 @@ class FakeClock:
         self.now += seconds
 
 
+#: The block a driver puts in every config: where the appliance reaches the orchestrator.
+ORCHESTRATOR_BLOCK = {"address": "fdca:3ba5:a17a:acda::1", "metadata_port": 9697, "host": "h"}
+
+
 class DriverDouble(ResourceDriver):
     """A resource attached to ``networks``; one port per network and member.
 
@@ -117,7 +121,11 @@ class DriverDouble(ResourceDriver):
         if self.build_error is not None:
             raise self.build_error
         self.built.append((management_address, dict(interfaces)))
-        return {"tenant_id": self.resource.tenant_id, "networks": sorted(self.networks)}
+        return {
+            "tenant_id": self.resource.tenant_id,
+            "networks": sorted(self.networks),
+            "orchestrator": dict(ORCHESTRATOR_BLOCK),
+        }
 
     def report_status(self, state: InstanceState) -> None:
         if self.report_error is not None:
@@ -334,7 +342,6 @@ class MachineRig:
             self.client,
             boot_timeout=boot_timeout,
             stats_callback=lambda resource, counters: self.stats.append((resource, counters)),
-            orchestrator_config={"address": "fdca:3ba5:a17a:acda::1", "metadata_port": 9697},
             clock=self.clock,
             sleep=self.clock.sleep,
             wall_clock=self.clock,

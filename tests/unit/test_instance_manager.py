@@ -20,6 +20,7 @@ from astara.provisioners.base import (
     member_name,
 )
 from tests.unit.doubles import (
+    ORCHESTRATOR_BLOCK,
     ROUTER,
     ApplianceClientDouble,
     DriverDouble,
@@ -178,11 +179,11 @@ def test_established_appliance_gets_retries_before_it_is_declared_dead() -> None
 # -- configure ------------------------------------------------------------------------
 
 
-def test_configure_sends_the_driver_config_with_the_orchestrator_block() -> None:
-    parts = Parts(orchestrator_config={"address": "fdca::1", "metadata_port": 9697})
+def test_configure_sends_the_driver_config_with_its_orchestrator_block() -> None:
+    parts = Parts()
     assert parts.bring_up() is InstanceState.CONFIGURED
     ((address, config),) = parts.client.configs
-    assert config["orchestrator"] == {"address": "fdca::1", "metadata_port": 9697}
+    assert config["orchestrator"] == ORCHESTRATOR_BLOCK
     assert config["tenant_id"] == ROUTER.tenant_id
     assert "ha_config" not in config
     management, ports = parts.driver.ensure_ports(0)

@@ -100,7 +100,6 @@ class InstanceManager:
         "_hotplug_timeout",
         "_max_retries",
         "_members",
-        "_orchestrator_config",
         "_provisioner",
         "_reported",
         "_retry_delay",
@@ -125,7 +124,6 @@ class InstanceManager:
         retry_delay: float = 1,
         hotplug_timeout: float = 10,
         stats_callback: StatsCallback | None = None,
-        orchestrator_config: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
@@ -142,8 +140,6 @@ class InstanceManager:
         self._retry_delay = retry_delay
         self._hotplug_timeout = hotplug_timeout
         self._stats_callback = stats_callback
-        #: Shared by every resource's manager, read-only: copied into each config pushed.
-        self._orchestrator_config: Mapping[str, Any] = orchestrator_config or {}
         self._clock = clock
         self._sleep = sleep
         self._wall_clock = wall_clock
@@ -463,7 +459,6 @@ class InstanceManager:
         ):
             return None
         config = self._driver.build_config(member.address or "", macs)
-        config["orchestrator"] = dict(self._orchestrator_config)
         if self._driver.is_ha:
             config["ha_config"] = {
                 **config.get("ha_config", {}),

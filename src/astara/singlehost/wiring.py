@@ -14,12 +14,8 @@ from typing import Any
 
 from oslo_config import cfg
 
-from astara.drivers.router import RouterDriverSettings
 from astara.network.neutron_api import NeutronNetworkModel
 from astara.network.session import local_connection
-from astara.orchestrator.event import Resource
-from astara.orchestrator.machine import Machine, MachineFactory
-from astara.orchestrator.state_machine import StateMachine
 from astara.orchestrator.wiring import ConfiguredWiring
 from astara.singlehost.options import api_url
 
@@ -39,21 +35,3 @@ class SingleHostWiring(ConfiguredWiring):
 
     def _network_model_builder(self) -> Callable[[cfg.ConfigOpts], Any]:
         return network_model
-
-    def machine_factory(self) -> MachineFactory:
-        """TEMPORARY shim: ConfiguredWiring does not give the instance managers the
-        orchestrator's endpoint yet, so every config pushed would carry an empty
-        ``orchestrator`` block (which appliances refuse). Remove once it does."""
-        build = super().machine_factory()
-        endpoint = RouterDriverSettings.from_config(self.conf).orchestrator
-        orchestrator = {"address": endpoint.address, "metadata_port": endpoint.metadata_port,
-                        "host": endpoint.host}  # fmt: skip
-
-        def build_with_endpoint(resource: Resource) -> Machine:
-            machine = build(resource)
-            manager = machine.instances if isinstance(machine, StateMachine) else None
-            if manager is not None and not manager._orchestrator_config:
-                manager._orchestrator_config = orchestrator
-            return machine
-
-        return build_with_endpoint
