@@ -102,7 +102,8 @@ class Installation:
         self.state_dir = root / "state"
         self.api_port = free_port()
         self.config = root / "bench.ini"
-        self.log = root / "astara.log"
+        #: Outside ``root``, which goes at the end: kept for a look at what took time.
+        self.log = Path(tempfile.gettempdir()) / f"{MARKER}-router-ready-astara.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -339,6 +340,7 @@ def main() -> int:
             fleet.remove()
         installation.stop_and_remove()
         shutil.rmtree(root, ignore_errors=True)
+        print(f"Astara's log: {installation.log}")
 
 
 if __name__ == "__main__":
