@@ -45,6 +45,13 @@ Fixtures
     namespace named after a router id chosen by the test) so that it is
     cleaned up at teardown and protected from other sessions' sweep. The name
     must contain the marker.
+``owned_stem() -> str``
+    A fresh marker-bearing stem (``astt`` and three hex digits) claimed for
+    this test: every namespace and link whose name contains it is this
+    test's. For names the code under test derives later, from ids it
+    chooses itself (single-host mode with ``[singlehost] id_prefix`` set to
+    the stem), so they are protected from other sessions' sweep from the
+    moment they exist, not only once the test has seen and adopted them.
 ``wait_until(predicate, what, timeout=30.0) -> None``
     Poll ``predicate`` until it is true; fail naming ``what`` if it never is.
 
@@ -204,17 +211,34 @@ def _owned_by_live_process(kind: str, name: str) -> bool:
     return _start_time(int(pid_text)) == start
 
 
+def _live_stems() -> list[str]:
+    """The stems (see ``owned_stem``) that live test processes hold."""
+    if not OWNER_DIR.is_dir():
+        return []
+    stems = [path.name.removeprefix("stem-") for path in OWNER_DIR.glob("stem-*")]
+    return [stem for stem in stems if _owned_by_live_process("stem", stem)]
+
+
+def _is_debris(kind: str, name: str, live_stems: Sequence[str]) -> bool:
+    return (
+        MARKER in name
+        and not _owned_by_live_process(kind, name)
+        and not any(stem in name for stem in live_stems)
+    )
+
+
 def _sweep_debris() -> list[str]:
     """Remove marked namespaces and host links that no live test process owns."""
     removed = []
+    stems = _live_stems()
     for name in _netns_names():
-        if MARKER in name and not _owned_by_live_process("netns", name):
+        if _is_debris("netns", name, stems):
             _delete_netns(name)
             _release("netns", name)
             removed.append(f"netns {name}")
     for name in _host_link_names():
         # A veth whose peer was just deleted may vanish between listing and here.
-        if MARKER in name and not _owned_by_live_process("link", name) and _link_exists(name):
+        if _is_debris("link", name, stems) and _link_exists(name):
             _delete_link(name)
             _release("link", name)
             removed.append(f"link {name}")
@@ -400,6 +424,27 @@ def owned_name(_ledger: _Ledger) -> Callable[..., str]:
         return name
 
     return make
+
+
+#: Hex digits after the marker in a stem: names derived from a stem keep at
+#: least seven characters of it (``tapext-`` and an id's first seven).
+STEM_DIGITS = 3
+
+
+@pytest.fixture
+def owned_stem() -> Iterator[Callable[[], str]]:
+    """Claim fresh stems for this test (see the module doc); released at teardown."""
+    claimed: list[str] = []
+
+    def claim() -> str:
+        stem = MARKER + secrets.token_hex(2)[:STEM_DIGITS]
+        _claim("stem", stem)
+        claimed.append(stem)
+        return stem
+
+    yield claim
+    for stem in claimed:
+        _release("stem", stem)
 
 
 @pytest.fixture

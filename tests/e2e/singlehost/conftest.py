@@ -6,15 +6,18 @@ a user's installation and beside other sessions' tests:
 * ``[singlehost] api_port`` is a free port, ``management_prefix`` a random
   ``fd00::/8`` /64, the external and tenant subnets random private /24s that
   no route on the host uses;
-* ``[singlehost] id_prefix = astt`` makes every id the local API hands out,
-  and so every device name Astara derives from one (``ak-router-<id>``,
-  ``brq<id>``, ``tap<id>``), test-owned (see ``tests/e2e/conftest.py``);
+* ``[singlehost] id_prefix`` is a stem the test claims (``astt`` and three
+  hex digits, ``owned_stem`` in ``tests/e2e/conftest.py``): every id the
+  local API hands out starts with it, and so every device name Astara
+  derives from one (``ak-router-<id>``, ``brq<id>``, ``tap<id>``) is this
+  test's from the moment Astara creates it, safe from a concurrent
+  session's sweep;
 * ``uplink_nat`` is off: the host is the external peer, nothing leaves it.
 
-Every network, port and router made through :meth:`SingleHost.openstack` has
-its derived names registered as the test's at once, so a concurrent session's
-sweep spares them and this test's teardown removes whatever Astara left
-(after stopping it and running ``python -m astara.singlehost.teardown``).
+Every network, port and router made through :meth:`SingleHost.openstack` also
+has its derived names registered as the test's, so this test's teardown
+removes whatever Astara left (after stopping it and running
+``python -m astara.singlehost.teardown``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import MARKER
 from tests.waiting import wait_until
 
 VENV_BIN = Path(sys.executable).parent
@@ -96,6 +98,7 @@ class SingleHost:
 
     state_dir: Path
     api_port: int
+    id_prefix: str
     adopt_link: Callable[[str], str]
     adopt_netns: Callable[[str], str]
     process: subprocess.Popen[bytes] | None = None
@@ -117,7 +120,7 @@ class SingleHost:
             "[singlehost]\n"
             f"api_port = {self.api_port}\n"
             "uplink_nat = false\n"
-            f"id_prefix = {MARKER}\n"
+            f"id_prefix = {self.id_prefix}\n"
         )
 
     # -- the process ---------------------------------------------------------------
@@ -213,10 +216,15 @@ class SingleHost:
 
 @pytest.fixture
 def single_host(
-    tmp_path: Path, adopt_link: Callable[[str], str], adopt_netns: Callable[[str], str]
+    tmp_path: Path,
+    owned_stem: Callable[[], str],
+    adopt_link: Callable[[str], str],
+    adopt_netns: Callable[[str], str],
 ) -> Iterator[SingleHost]:
     """A started installation; at teardown stopped and torn down, whatever the test did."""
-    installation = SingleHost(tmp_path / "state", free_port(), adopt_link, adopt_netns)
+    installation = SingleHost(
+        tmp_path / "state", free_port(), owned_stem(), adopt_link, adopt_netns
+    )
     installation.write_config()
     try:
         installation.start()

@@ -224,7 +224,8 @@ def test_removing_the_interface_then_the_router_leaves_nothing_behind(
                      PROBE_TIMEOUT_S)  # fmt: skip
     single_host.wait(lambda: not _processes_mentioning(router_id),
                      "the router's processes to end", PROBE_TIMEOUT_S)  # fmt: skip
-    assert not _agent_host_pids(single_host)  # it exits with its last appliance
+    single_host.wait(lambda: not _agent_host_pids(single_host),
+                     "the agent host to exit with its last appliance", PROBE_TIMEOUT_S)  # fmt: skip
 
     # With the networks gone too, the host is as single-host mode's start left it.
     for subnet in (topology.private_subnet, topology.public_subnet):
