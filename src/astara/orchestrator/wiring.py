@@ -146,6 +146,14 @@ class ConfiguredWiring(Wiring):
 
         return build
 
+    def network_model(self) -> Any:
+        """The configured network model (for tools that read it, such as astara-ctl)."""
+        return self._network_model_builder()(self.conf)
+
+    def provisioner(self) -> Any:
+        """The configured provisioner (for tools that list its instances, such as astara-ctl)."""
+        return self._provisioner_builder()(self.conf)
+
     def resource_listers(self) -> list[ResourceLister]:
         network = self._network_model_builder()(self.conf)
         return [
