@@ -53,6 +53,8 @@ class ScriptedMachine:
         self.started = threading.Event()
         self.fail: Exception | None = None
         self.wake_in: float | None = None
+        #: What concerns() answers: False declines tenant-wide and wildcard events.
+        self.concerned = True
         self.finish_on: Crud | None = Crud.DELETE
         self.instance_state = InstanceState.CONFIGURED
         self.current_state_name = "CalcAction"
@@ -70,6 +72,9 @@ class ScriptedMachine:
         self.started.clear()
         self.gate = threading.Event()
         return self.gate
+
+    def concerns(self, event: Event) -> bool:
+        return self.concerned
 
     def send_message(self, event: Event) -> bool:
         if self._deleted:
@@ -211,6 +216,9 @@ class RecordingMachine:
 
     def queue_depth(self) -> int:
         return self._machine.queue_depth()
+
+    def concerns(self, event: Event) -> bool:
+        return self._machine.concerns(event)
 
     def send_message(self, event: Event) -> bool:
         taken = self._machine.send_message(event)

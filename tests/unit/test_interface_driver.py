@@ -55,8 +55,9 @@ class Host:
     def delete_link(self, *args: Any) -> None:
         self._record("delete_link", *args)
 
-    def sync_addresses(self, name: str, cidrs: list[str], namespace: str | None) -> None:
+    def sync_addresses(self, name: str, cidrs: list[str], namespace: str | None) -> bool:
         self._record("sync_addresses", name, list(cidrs), namespace)
+        return True
 
     def run_privileged(self, argv: list[str]) -> None:
         self._record(argv[0], *argv[1:])

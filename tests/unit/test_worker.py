@@ -195,6 +195,20 @@ def test_tenant_wide_event_reaches_every_router_of_the_tenant(harness: Harness) 
     assert len(harness.factory.built) == 3, "a tenant-wide event creates no machine"
 
 
+def test_tenant_wide_event_skips_the_routers_it_cannot_concern(harness: Harness) -> None:
+    for resource in (router("on-the-network"), router("elsewhere")):
+        harness.worker.handle(event(resource, Crud.CREATE))
+    harness.settle()
+    harness.machine("elsewhere").concerned = False
+
+    harness.worker.handle(event(router("", T1)))
+    harness.worker.handle(event(router("elsewhere")))  # naming it still reaches it
+    harness.settle()
+
+    assert harness.machine("on-the-network").ran == [Crud.CREATE, Crud.UPDATE]
+    assert [e.resource.id for e in harness.machine("elsewhere").received] == ["elsewhere"] * 2
+
+
 def test_tenant_wide_event_matches_the_tenant_in_any_spelling(harness: Harness) -> None:
     tenant = "6b1d52a4-6d6e-4f5b-9d5c-2f1f3c7a9e01"
     harness.worker.handle(event(router("a", tenant), Crud.CREATE))

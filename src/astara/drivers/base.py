@@ -111,6 +111,15 @@ class ResourceDriver(ABC):
         carries each network.
         """
 
+    def may_concern(self, change: Mapping[str, Any]) -> bool:
+        """False only when a change sent to every resource of the tenant cannot touch this one.
+
+        ``change`` is the event's body (a notification payload). Declining
+        spares the resource a refresh and a config push; a driver that
+        cannot tell keeps the default and takes every such change.
+        """
+        return True
+
     @abstractmethod
     def report_status(self, state: InstanceState) -> None:
         """Publish the appliance's state to the network model (e.g. the router's status)."""

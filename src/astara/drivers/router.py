@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from astara.appliance.model import RouterConfig
 from astara.common.config_check import ConfigError, config_files
-from astara.drivers import router_config
+from astara.drivers import router_config, router_events
 from astara.drivers.base import DriverFactory, PortSpec, ResourceDriver
 from astara.drivers.router_config import (
     APPLIANCE_PORT_PREFIX,
@@ -156,6 +156,10 @@ class RouterDriver(ResourceDriver):
         self._router = self._network.get_router(self.resource.id)
         self._loaded = True
         return self._router is not None
+
+    def may_concern(self, change: Mapping[str, Any]) -> bool:
+        router = self._router  # as last read; not read here, on the delivering thread
+        return router is None or router_events.may_touch(router, change)
 
     def _current(self) -> Router:
         """The router as last read (read now if never read); ResourceGone when it is gone."""

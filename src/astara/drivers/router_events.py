@@ -9,6 +9,16 @@ names it. Where it cannot (a subnet, a VM's port, a floating IP that moved),
 the event names no router (``id=''``): the worker applies it to every router
 of the tenant the change touches. The original picked the tenant's first
 router instead, so tenants with several routers lost updates.
+
+Sending such an event to every router of a tenant made each of them re-read
+the model and push its config for every VM port anywhere in the tenant, which
+made a tenant with many routers slow to converge. :func:`may_touch` lets each
+router decline what cannot concern it (a subnet on a network it is not on,
+a port that is not its own outside its internal networks, a floating IP it
+neither had nor gets), judged by the router as last
+read. That is safe: the router lacks a network or floating IP in that reading
+only while an event that names it (the interface add, the association) is
+still queued for it, and the update that event brings reads the model afresh.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from astara.network.base import ROUTER_PORT_OWNERS
+from astara.network.base import ROUTER_PORT_OWNERS, Router
 from astara.orchestrator.event import Crud, Event, Resource
 
 DRIVER = "router"
@@ -149,3 +159,29 @@ def events_for(event_type: str, tenant_id: str, payload: Mapping[str, Any]) -> l
         return []
     crud, router_of = rule
     return [Event(Resource(DRIVER, router_of(payload), tenant_id), crud, payload)]
+
+
+def may_touch(router: Router, payload: Mapping[str, Any]) -> bool:
+    """False only when a tenant-wide change cannot concern ``router`` (as last read).
+
+    Looks at the port, subnet or floating IP the payload carries; anything
+    else (a deletion that names only an id, VPN objects, an operator's
+    command) may concern it.
+    """
+    port = payload.get("port")
+    if _text(port, "network_id"):
+        # Ports matter on the router's internal networks (DHCP host entries);
+        # on its external network only its own, and floating IPs, count.
+        on_network = _text(port, "network_id") in router.internal_network_ids
+        return on_network or _text(port, "device_id") == router.id
+    network_id = _text(payload.get("subnet"), "network_id")
+    if network_id:
+        gateway = router.gateway_port
+        on_gateway = gateway is not None and gateway.network_id == network_id
+        return on_gateway or network_id in router.internal_network_ids
+    floating_ip = payload.get("floatingip")
+    floating_ip_id = _text(floating_ip, "id")
+    if floating_ip_id:
+        had_it = any(existing.id == floating_ip_id for existing in router.floating_ips)
+        return had_it or _text(floating_ip, "router_id") == router.id
+    return True

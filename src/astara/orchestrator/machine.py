@@ -36,6 +36,10 @@ class Machine(Protocol):
         """Queue ``event``; False when the machine refuses it (deleted, POLL while in ERROR)."""
         ...
 
+    def concerns(self, event: Event) -> bool:
+        """False when an event sent to many resources cannot touch this one (not queued then)."""
+        ...
+
     def update(self) -> None:
         """Work through the queued actions; never called by two threads at once."""
         ...

@@ -128,6 +128,10 @@ class StateMachine:
 
     # -- the worker's side -------------------------------------------------------
 
+    def concerns(self, event: Event) -> bool:
+        """Whether a tenant-wide or wildcard event may touch this resource (its driver judges)."""
+        return self._driver.may_concern(event.body)
+
     def send_message(self, event: Event) -> bool:
         """Queue the event's action; False when it is ignored (nothing to run then).
 

@@ -136,8 +136,10 @@ class Worker:
         """Give ``event`` to the machines it addresses, noting in ``ready`` those that took it.
 
         A concrete resource of a tenant this worker owns gets a machine on its
-        first event; wildcard and tenant-wide events only reach existing ones.
-        Resources in debug mode do not see the event.
+        first event; wildcard and tenant-wide events only reach existing ones,
+        and only those they may concern (a VM's port reaches the routers on its
+        network, not every router of the tenant). Resources in debug mode do
+        not see the event.
         """
         resource = event.resource
         if is_concrete(resource) and self.identity.owns(resource.tenant_id):
@@ -147,7 +149,7 @@ class Worker:
             return int(self._offer(machine, event, ready, retry=True))
         delivered = 0
         for machine in self.registry.addressed_by(resource):
-            if self.debug.ignores(machine.resource) is None:
+            if self.debug.ignores(machine.resource) is None and machine.concerns(event):
                 # Each machine gets the event as its own: saved, it names the resource.
                 own = Event(machine.resource, event.crud, event.body)
                 delivered += self._offer(machine, own, ready, retry=False)

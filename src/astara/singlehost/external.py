@@ -38,20 +38,17 @@ OnChange = Callable[[dict[str, list[str]]], None]
 OnNetworkDeleted = Callable[[str], None]
 
 
-def wanted_ports(connection: Connection) -> Wanted:
-    """Each external network's gateway addresses, as ``address/prefixlen``."""
-    wanted: Wanted = {}
-    for network in connection.network.networks():
-        if not network.is_router_external:
-            continue
-        cidrs = [
+def external_gateways(connection: Connection) -> Wanted:
+    """Every external network's gateway addresses, as ``address/prefixlen`` (maybe none)."""
+    return {
+        network.id: [
             f"{subnet.gateway_ip}/{ipaddress.ip_network(subnet.cidr).prefixlen}"
             for subnet in connection.network.subnets(network_id=network.id)
             if subnet.gateway_ip
         ]
-        if cidrs:
-            wanted[network.id] = cidrs
-    return wanted
+        for network in connection.network.networks()
+        if network.is_router_external
+    }
 
 
 class ExternalPortWatcher:
@@ -73,6 +70,8 @@ class ExternalPortWatcher:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._deleted: list[str] = []
+        #: External networks as of the last reconcile and the events since.
+        self._external_ids: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="external-ports", daemon=True)
 
     def start(self) -> None:
@@ -86,15 +85,39 @@ class ExternalPortWatcher:
         self._thread.join()
 
     def notify(self, event_type: str, payload: dict[str, Any], context: dict[str, Any]) -> None:
-        """A bus subscriber: wake up for network and subnet changes."""
+        """A bus subscriber: wake up for changes that may touch an external network.
+
+        Tenant networks and their subnets come and go all the time and cannot
+        change what the host carries, so they cost no reconcile; anything
+        this cannot place (a payload without a network id) still wakes it.
+        Every deleted network wakes it too: its bridge goes.
+        """
         if event_type == "network.delete.end":
             self._deleted.append(str(payload.get("network_id", "")))
-        if event_type.startswith(("network.", "subnet.")):
             self._wake.set()
+        elif event_type.startswith("network."):
+            network = payload.get("network")
+            if not isinstance(network, dict) or self._may_be_external(network):
+                self._wake.set()
+        elif event_type.startswith("subnet."):
+            subnet = payload.get("subnet")
+            network_id = subnet.get("network_id") if isinstance(subnet, dict) else None
+            if not network_id or network_id in self._external_ids:
+                self._wake.set()
+
+    def _may_be_external(self, network: dict[str, Any]) -> bool:
+        """External now or before; remembered at once, so its subnets' events wake us too."""
+        network_id = str(network.get("id", ""))
+        if network.get("router:external"):
+            self._external_ids.add(network_id)
+            return True
+        return not network_id or network_id in self._external_ids
 
     def reconcile(self) -> None:
-        wanted = wanted_ports(self._connection)
+        gateways = external_gateways(self._connection)
+        wanted = {network_id: cidrs for network_id, cidrs in gateways.items() if cidrs}
         plugged = host_ports.plugged(self._state, host_ports.EXTERNAL)
+        self._external_ids |= gateways.keys() | plugged.keys()
         for network_id in plugged.keys() - wanted.keys():
             host_ports.unplug(self._state, network_id, self._driver)
         devices: dict[str, list[str]] = {}

@@ -365,3 +365,48 @@ def test_a_failed_report_is_not_raised_and_is_sent_again(
         driver.report_status(InstanceState.ERROR)
 
     assert api.show("routers", "router", cloud.router["id"])["status"] == "ERROR"
+
+
+def test_before_its_first_read_a_router_takes_every_tenant_wide_change(
+    driver: RouterDriver,
+) -> None:
+    assert driver.may_concern({"port": {"id": "p", "network_id": "somewhere-else"}})
+
+
+def test_a_port_or_subnet_concerns_the_routers_on_its_network_only(
+    driver: RouterDriver, api: Api, cloud: Cloud
+) -> None:
+    other = api.network(name="other")
+    driver.refresh()
+
+    assert driver.may_concern({"port": cloud.vm_port})  # on the router's private network
+    assert driver.may_concern({"subnet": {"id": "s", "network_id": cloud.public["id"]}})
+    assert not driver.may_concern({"port": api.port(other["id"], device_owner="compute:nova")})
+    assert not driver.may_concern({"subnet": {"id": "s", "network_id": other["id"]}})
+    # On the external network only the router's own ports count (another
+    # router's gateway or appliance port changes nothing here).
+    assert not driver.may_concern({"port": {"id": "p", "network_id": cloud.public["id"]}})
+    # A port the router is given on a network it is joining names it.
+    assert driver.may_concern(
+        {"port": {"id": "p", "network_id": other["id"], "device_id": cloud.router["id"]}}
+    )
+
+
+def test_a_moved_floating_ip_concerns_the_router_it_left_and_the_one_it_joins(
+    driver: RouterDriver, cloud: Cloud
+) -> None:
+    driver.refresh()
+    had = {**cloud.floating_ip, "router_id": "another-router", "port_id": "another-port"}
+    joins = {"id": "new-fip", "router_id": cloud.router["id"]}
+    unrelated = {"id": "new-fip", "router_id": "another-router"}
+
+    assert driver.may_concern({"floatingip": had})
+    assert driver.may_concern({"floatingip": joins})
+    assert not driver.may_concern({"floatingip": unrelated})
+
+
+def test_changes_that_name_only_an_id_reach_every_router(driver: RouterDriver) -> None:
+    driver.refresh()
+    assert driver.may_concern({"port_id": "gone-port"})
+    assert driver.may_concern({"ipsec_site_connection": {"id": "c"}})
+    assert driver.may_concern({})

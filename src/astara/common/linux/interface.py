@@ -178,8 +178,12 @@ class InterfaceDriver(ABC):
         _check_device_name(device_name)
         wanted = _parse_cidrs(cidrs)
         with _failures_reported(f"set the addresses of {device_name}"):
-            netlink.sync_addresses(device_name, wanted, namespace)
-        LOG.info("addresses of %s are now %s", device_name, ", ".join(wanted) or "none")
+            changed = netlink.sync_addresses(device_name, wanted, namespace)
+        LOG.log(
+            logging.INFO if changed else logging.DEBUG,
+            "addresses of %s are %s%s", device_name, ", ".join(wanted) or "none",
+            " now" if changed else " (unchanged)",
+        )  # fmt: skip
 
 
 class BridgeInterfaceDriver(InterfaceDriver):

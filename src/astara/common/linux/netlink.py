@@ -159,8 +159,8 @@ def _is_global_permanent(message: Any) -> bool:
 
 
 @network_admin.entrypoint
-def sync_addresses(name: str, cidrs: Sequence[str], namespace: str | None) -> None:
-    """Make ``cidrs`` the global permanent addresses of ``name``.
+def sync_addresses(name: str, cidrs: Sequence[str], namespace: str | None) -> bool:
+    """Make ``cidrs`` the global permanent addresses of ``name``; True if that changed any.
 
     Missing ones are added first, then other global permanent addresses are
     removed, so the device is never left without its wanted address. Link-local
@@ -173,15 +173,14 @@ def sync_addresses(name: str, cidrs: Sequence[str], namespace: str | None) -> No
             _interface_of(message): _is_global_permanent(message)
             for message in ipr.get_addr(index=index)
         }
-        for interface in sorted(wanted - current.keys(), key=str):
+        missing = sorted(wanted - current.keys(), key=str)
+        unwanted = [i for i, removable in current.items() if removable and i not in wanted]
+        for interface in missing:
             ipr.addr(
                 "add", index=index, address=str(interface.ip), prefixlen=interface.network.prefixlen
             )
-        for interface, removable in current.items():
-            if removable and interface not in wanted:
-                ipr.addr(
-                    "del",
-                    index=index,
-                    address=str(interface.ip),
-                    prefixlen=interface.network.prefixlen,
-                )
+        for interface in unwanted:
+            ipr.addr(
+                "del", index=index, address=str(interface.ip), prefixlen=interface.network.prefixlen
+            )
+    return bool(missing or unwanted)
