@@ -164,6 +164,7 @@ class NetnsProvisioner(Provisioner):
             api_port=self._api_port(name),
             agent_mode=self._agent_mode,
             created_at=time.time(),
+            plumbed=False,
         )
         self._store.save(record)
         try:
@@ -173,6 +174,8 @@ class NetnsProvisioner(Provisioner):
             if address.version == 6:
                 disable_dad(record.plugged[0].ifname, name)
             self._driver.init_l3(record.plugged[0].ifname, [str(address)], namespace=name)
+            record = replace(record, plumbed=True)
+            self._store.save(record)
             record = self._agents[record.agent_mode].start(record)
             self._store.save(record)
         except (ProvisionerError, InterfaceDriverError, OSError) as exc:

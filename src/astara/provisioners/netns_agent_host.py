@@ -114,7 +114,7 @@ class AgentHost:
             wanted = {
                 r.name: r
                 for r in self._store.all()
-                if r.agent_mode is AgentMode.SHARED and not r.deleting
+                if r.agent_mode is AgentMode.SHARED and r.plumbed and not r.deleting
             }
             for name, served in list(self._served.items()):
                 if _listen_key(wanted.get(name)) != _listen_key(served.record):

@@ -204,10 +204,14 @@ class SharedAgents(AgentSupervisor):
         except HostUnavailable as exc:
             LOG.warning("%s", exc)
             return {record.name: InstanceStatus.ERROR for record in records}
-        return {
-            record.name: _HOST_STATUS[report.states.get(record.name, ServingState.STARTING)]
-            for record in records
-        }
+        statuses = {}
+        for record in records:
+            state = report.states.get(record.name, ServingState.STARTING)
+            if state is ServingState.FAILED:
+                LOG.warning("%s: the agent host cannot serve it: %s", record.name,
+                            report.reasons.get(record.name, "no reason given"))  # fmt: skip
+            statuses[record.name] = _HOST_STATUS[state]
+        return statuses
 
     def pid(self, record: NamespaceRecord) -> int | None:
         try:

@@ -91,7 +91,10 @@ class NamespaceRecord:
     ``/proc``, which tells a recycled pid apart) are set in process mode only.
     ``deleting`` marks an appliance being destroyed: no longer served nor
     listed, but still recorded so that a destroy interrupted halfway knows
-    what is left to remove when it is retried.
+    what is left to remove when it is retried. ``plumbed`` is False while the
+    boot is still making the namespace, its ports and its management address:
+    the agent host, which any other boot may wake, must not try to listen on
+    an address that is not there yet.
     """
 
     name: str
@@ -103,6 +106,7 @@ class NamespaceRecord:
     agent_pid: int | None = None
     agent_started: str | None = None
     deleting: bool = False
+    plumbed: bool = True
 
     @property
     def ports(self) -> tuple[PortSpec, ...]:
@@ -135,6 +139,7 @@ class NamespaceRecord:
             "agent_pid": self.agent_pid,
             "agent_started": self.agent_started,
             "deleting": self.deleting,
+            "plumbed": self.plumbed,
             "plugged": [
                 {
                     "ifname": p.ifname,
@@ -173,6 +178,7 @@ class NamespaceRecord:
             agent_pid=data.get("agent_pid"),
             agent_started=data.get("agent_started"),
             deleting=bool(data.get("deleting", False)),
+            plumbed=bool(data.get("plumbed", True)),  # records written before it: plumbed
         )
 
 

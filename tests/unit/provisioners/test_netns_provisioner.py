@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from astara.common.config import parse_config
 from astara.drivers.base import PortSpec
 from astara.provisioners.base import InstanceStatus, ProvisionerError
 from astara.provisioners.netns import NetnsProvisioner, from_config
+from astara.provisioners.netns_agent_host import AgentHost
 from astara.provisioners.netns_agents import ProcessAgents, SharedAgents
 from astara.provisioners.netns_host_ports import host_port_mac
 from astara.provisioners.netns_host_protocol import (
@@ -169,3 +172,33 @@ def test_a_destroy_interrupted_halfway_is_finished_by_the_next_boot_attempt(
     with pytest.raises(ProvisionerError, match="outside the management prefix"):
         provisioner.boot(NAME, None, None, _management("10.0.0.2"), [])
     assert RecordStore(tmp_path).load(NAME) is None
+
+
+def test_a_record_written_before_plumbed_existed_reads_as_plumbed(tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    data = record.to_json()
+    del data["plumbed"]
+    assert NamespaceRecord.from_json(data).plumbed
+    assert not NamespaceRecord.from_json({**data, "plumbed": False}).plumbed
+
+
+def test_the_agent_host_leaves_an_appliance_alone_until_its_boot_has_plumbed_it(
+    tmp_path: Path,
+) -> None:
+    """Another boot's SYNC must not make the host listen on an address not yet there."""
+    store = RecordStore(tmp_path)
+    booting = _record(tmp_path, agent_mode=AgentMode.SHARED, plumbed=False)
+
+    async def sync_twice() -> tuple[HostReport | None, HostReport | None]:
+        host = AgentHost(store)
+        _record(tmp_path, name=NAME + "-other", agent_mode=AgentMode.SHARED)
+        before = await host.sync()
+        store.save(replace(booting, plumbed=True))
+        after = await host.sync()
+        await host.close()
+        return before, after
+
+    before, after = asyncio.run(sync_twice())
+    assert before is not None and after is not None
+    assert NAME not in before.states and NAME + "-other" in before.states
+    assert NAME in after.states
