@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sqlalchemy.orm import selectinload
 
 from astara.localapi import views
 from astara.localapi.context import DEFAULT_PROJECT_ID
@@ -36,6 +37,8 @@ RESOURCES = (
         create=networks.create,
         update=networks.update,
         delete=networks.delete,
+        column_filters=frozenset({"status"}),
+        eager=(selectinload(Network.subnets),),
     ),
     resources.Resource(
         singular="subnet",
@@ -47,6 +50,7 @@ RESOURCES = (
         create=subnets.create,
         update=subnets.update,
         delete=subnets.delete,
+        column_filters=frozenset({"network_id", "cidr", "gateway_ip"}),
     ),
     resources.Resource(
         singular="port",
@@ -58,6 +62,10 @@ RESOURCES = (
         create=ports.create,
         update=ports.update,
         delete=ports.delete,
+        column_filters=frozenset(
+            {"network_id", "mac_address", "status", "device_id", "device_owner"}
+        ),
+        eager=(selectinload(Port.fixed_ips),),
     ),
     resources.Resource(
         singular="router",
@@ -69,6 +77,7 @@ RESOURCES = (
         create=routers.create,
         update=routers.update,
         delete=routers.delete,
+        column_filters=frozenset({"status"}),
     ),
     resources.Resource(
         singular="floatingip",
@@ -80,6 +89,10 @@ RESOURCES = (
         create=floating_ips.create,
         update=floating_ips.update,
         delete=floating_ips.delete,
+        column_filters=frozenset(
+            {"floating_network_id", "floating_ip_address", "fixed_ip_address", "router_id"}
+            | {"status"}
+        ),
     ),
 )
 

@@ -19,6 +19,8 @@ from astara.localapi.errors import BadRequest
 
 _CONTROL_KEYS = frozenset({"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"})
 _TRUE = frozenset({"true", "1", "yes"})
+#: Filter values that match an attribute that is null.
+NULL_SPELLINGS = frozenset({"", "None", "null"})
 _FALSE = frozenset({"false", "0", "no"})
 
 
@@ -35,7 +37,7 @@ def query(
     attributes: frozenset[str],
 ) -> Page:
     """Filter, sort and page ``items`` by the request's query ``params``."""
-    grouped = _group(params)
+    grouped = group(params)
     filters = {key: values for key, values in grouped.items() if key not in _CONTROL_KEYS}
     unknown = sorted(set(filters) - attributes)
     if unknown:
@@ -49,13 +51,13 @@ def query(
 
 def select_fields(item: dict[str, Any], params: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """Only the attributes named by ``fields=`` (all of them when there is none)."""
-    wanted = _group(params).get("fields")
+    wanted = group(params).get("fields")
     if not wanted:
         return item
     return {key: value for key, value in item.items() if key in wanted}
 
 
-def _group(params: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+def group(params: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for key, value in params:
         grouped.setdefault(key, []).append(value)
@@ -78,7 +80,7 @@ def _value_matches(key: str, actual: Any, wanted: str) -> bool:
     if isinstance(actual, list):
         return wanted in actual
     if actual is None:
-        return wanted in ("", "None", "null")
+        return wanted in NULL_SPELLINGS
     return str(actual) == wanted
 
 

@@ -126,3 +126,22 @@ def test_filterable_attributes_are_exactly_the_shown_ones(
     collection = f"{resource}s"
     [first, *_] = client.get(f"/v2.0/{collection}").json()[collection]
     assert set(first) == views.ATTRIBUTES[resource]
+
+
+def test_column_filters_keep_the_null_and_empty_spellings(
+    topology: Topology, api: Api, client: TestClient
+) -> None:
+    """Lists narrow in SQL first; what a value meaning "empty" or "null" matches must not change."""
+    network_id = topology.private["id"]
+    api.port(network_id, name="vm", device_id="vm-1")
+    api.port(network_id, name="spare")  # device_id ""
+    spare_and_vm = client.get(f"/v2.0/ports?network_id={network_id}&device_id=vm-1&device_id=")
+    assert sorted(names(spare_and_vm, "ports")) == ["spare", "vm"]
+    assert names(client.get(f"/v2.0/ports?network_id={network_id}&device_id="), "ports") == [
+        "spare"
+    ]
+    assert names(client.get("/v2.0/ports?name=vm&name=nothing"), "ports") == ["vm"]
+    unbound = api.floating_ip(topology.public["id"])
+    for spelling in ("None", "null", ""):
+        listed = client.get(f"/v2.0/floatingips?fixed_ip_address={spelling}").json()
+        assert [fip["id"] for fip in listed["floatingips"]] == [unbound["id"]]
