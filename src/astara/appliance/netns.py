@@ -37,8 +37,12 @@ class Namespace:
 
     @contextmanager
     def netlink(self) -> Iterator[IPRoute]:
-        """A netlink socket in this namespace, closed when the block ends."""
-        ipr = NetNS(self.name) if self.name else IPRoute()
+        """A netlink socket in this namespace, closed when the block ends.
+
+        flags=0: a namespace that is gone stays gone (pyroute2 would otherwise
+        create an empty one, which would hide the loss and leak it).
+        """
+        ipr = NetNS(self.name, flags=0) if self.name else IPRoute()
         try:
             yield ipr
         finally:
