@@ -114,7 +114,7 @@ class Installation:
         prefix = "fd" + secrets.token_hex(7)
         groups = ":".join(prefix[i : i + 4] for i in range(0, 16, 4))
         self.config.write_text(
-            f"[DEFAULT]\nmanagement_prefix = {groups}::/64\n"
+            f"[DEFAULT]\nmanagement_prefix = {groups}::/64\napi_port = {free_port()}\n"
             f"[singlehost]\napi_port = {self.api_port}\nuplink_nat = false\n"
             f"id_prefix = {MARKER}\n"
         )

@@ -22,7 +22,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -37,6 +36,7 @@ import pytest
 
 from astara.orchestrator.coordination import Membership, MembershipSettings
 from astara.orchestrator.hash_ring import HashRing
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -210,7 +210,7 @@ class PrivateZooKeeper:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"kazoo://127.0.0.1:{self.port}"
         self._server: subprocess.Popen[bytes] | None = None
         (directory / "data").mkdir()
@@ -286,11 +286,6 @@ class PrivateZooKeeper:
             return True
         return False
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

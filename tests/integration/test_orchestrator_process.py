@@ -32,6 +32,7 @@ from tests.orchestrator_doubles_wiring import (
     listed_router,
     read_record,
 )
+from tests.ports import free_port
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +54,10 @@ class Setup:
             f"num_worker_threads = {threads}\n"
             "health_check_period = 3600\n"
             f"log_file = {root / 'orchestrator.log'}\n"
+            "api_listen = 127.0.0.1\n"
+            f"api_port = {free_port()}\n"
+            "api_auth_strategy = token_file\n"
+            f"api_token_file = {root / 'control-api.token'}\n"
             "[database]\n"
             f"connection = {self.database}\n"
         )

@@ -68,6 +68,7 @@ import oslo_messaging
 import pymysql
 import pytest
 from oslo_config import cfg
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("ASTARA_NEUTRON_VENV", ROOT / ".venv-neutron"))
@@ -137,11 +138,6 @@ def _listening(port: int) -> bool:
     except OSError:
         return False
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -296,7 +292,7 @@ def neutron_server(
     started = time.monotonic()
     config_dir = tmp_path_factory.mktemp("neutron-etc")
     log_dir = tmp_path_factory.mktemp("neutron-log")
-    port = _free_port()
+    port = free_port()
     _write_config(config_dir, log_dir, neutron_venv, mariadb_database, rabbitmq_transport_url, port)
     server = NeutronServer(
         endpoint=f"http://127.0.0.1:{port}",

@@ -3,15 +3,15 @@
 They behave like the real thing (the provisioner keeps instances, the agent
 of an instance shows the MACs of the ports plugged into it) and each has a few
 switches to make it fail the way the real one can. ``MachineRig`` wires them
-to a real InstanceManager and StateMachine on a fake clock and drives the
-machine the way a worker does.
+to a real InstanceManager and StateMachine on a fake clock, counting in metrics
+of their own, and drives the machine the way a worker does.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,6 +24,7 @@ from astara.orchestrator.appliance_client import (
 from astara.orchestrator.event import Crud, Event, Resource
 from astara.orchestrator.instance_manager import InstanceManager
 from astara.orchestrator.instance_state import InstanceState
+from astara.orchestrator.metrics_worker import WorkerMetrics
 from astara.orchestrator.state_machine import StateMachine
 from astara.provisioners.base import InstanceInfo, InstanceStatus, Provisioner
 
@@ -330,8 +331,11 @@ class MachineRig:
         error_state_cooldown: float = 30,
         resource: Resource = ROUTER,
         record: bool = True,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.clock = FakeClock()
+        #: What the machine and its instance manager count (not the process-wide metrics).
+        self.metrics = metrics or WorkerMetrics()
         self.stats: list[tuple[Resource, Mapping[str, Any]]] = []
         self.driver = DriverDouble(resource, ha=ha)
         self.provisioner = ProvisionerDouble(clock=self.clock)
@@ -345,6 +349,7 @@ class MachineRig:
             clock=self.clock,
             sleep=self.clock.sleep,
             wall_clock=self.clock,
+            metrics=self.metrics,
         )
         self.machine = StateMachine(
             resource,
@@ -353,6 +358,7 @@ class MachineRig:
             reboot_error_threshold=reboot_error_threshold,
             error_state_cooldown=error_state_cooldown,
             clock=self.clock,
+            metrics=self.metrics,
         )
         #: Every (state, next state) the machine went through, in order (if recording).
         self.transitions: list[tuple[str, str]] = []
@@ -414,6 +420,38 @@ class MachineRig:
         """Deliver an event and wake the machine until it settles."""
         self.deliver(crud, **body)
         self.settle()
+
+
+def metric_value(families: Sequence[Mapping[str, Any]], sample: str, **labels: str) -> float:
+    """The sum of the ``sample`` samples with ``labels`` in ``families`` (as reports carry them)."""
+    return sum(
+        s["value"]
+        for family in families
+        for s in family["samples"]
+        if s["name"] == sample and labels.items() <= s["labels"].items()
+    )
+
+
+class RigFactory:
+    """A worker's machine factory: a :class:`MachineRig` per resource, all counting in ``metrics``.
+
+    ``prepare`` may set a new rig's switches before its machine sees an event.
+    """
+
+    def __init__(
+        self,
+        metrics: WorkerMetrics | None = None,
+        prepare: Callable[[MachineRig], None] = lambda rig: None,
+    ) -> None:
+        self.metrics = metrics or WorkerMetrics()
+        self.rigs: dict[str, MachineRig] = {}
+        self._prepare = prepare
+
+    def __call__(self, resource: Resource) -> StateMachine:
+        rig = MachineRig(resource=resource, record=False, metrics=self.metrics)
+        self._prepare(rig)
+        self.rigs[resource.id] = rig
+        return rig.machine
 
 
 class _TransitionRecorder(logging.Handler):

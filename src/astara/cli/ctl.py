@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 from cliff.app import App
@@ -53,27 +52,11 @@ def build_context(options: argparse.Namespace) -> Context:
 
 
 def _configured_context(options: argparse.Namespace) -> Context:
-    from astara.common.config import parse_config
-    from astara.orchestrator.cli_options import CLI_OPTS
-    from astara.orchestrator.wiring import ConfiguredWiring, load_wiring
-    from astara.singlehost.runner import load_config, orchestrator_argv
-    from astara.singlehost.state import StateDir
+    from astara.cli.config_context import configured_wiring
 
-    if options.single_host:
-        state = StateDir(Path(options.state_dir).resolve())
-        if not state.config_file.is_file():
-            raise CtlError(
-                f"no single-host installation in {state.root} (no {state.config_file.name}); "
-                f"start one with `make run` or `astara-orchestrator --single-host "
-                f"--state-dir {state.root}`, or point --state-dir at it"
-            )
-        conf = load_config(orchestrator_argv(state, options.config_file))
-    else:
-        argv = [arg for path in options.config_file for arg in ("--config-file", path)]
-        conf = parse_config(argv, PROG, CLI_OPTS)
-    wiring = load_wiring(conf.wiring, conf)
-    if not isinstance(wiring, ConfiguredWiring):
-        raise CtlError(f"wiring {conf.wiring} has no provisioner or network model to read")
+    wiring = configured_wiring(
+        PROG, options.config_file, single_host=options.single_host, state_dir=options.state_dir
+    )
     return Context(provisioner=wiring.provisioner(), network_model=wiring.network_model())
 
 

@@ -263,8 +263,31 @@ _api_opts = [
     ),
     cfg.IPOpt(
         "api_listen",
-        default="0.0.0.0",
-        help="Address the control API listens on.",
+        help="Address the control API listens on. Unset: the orchestrator's own address "
+        "on the management network (the first address of management_prefix), so only "
+        "the management network reaches it; single-host mode listens on 127.0.0.1 too.",
+    ),
+    cfg.StrOpt(
+        "api_auth_strategy",
+        default="keystone",
+        choices=[
+            ("keystone", "a Keystone token (X-Auth-Token) whose roles include api_admin_role"),
+            ("token_file", "the token kept in api_token_file (single-host mode's choice)"),
+        ],
+        help="How the control API authenticates its callers; an unauthenticated call "
+        "gets 401 and changes nothing.",
+    ),
+    cfg.StrOpt(
+        "api_admin_role",
+        default="admin",
+        help="The Keystone role a token needs for the control API (api_auth_strategy "
+        "= keystone).",
+    ),
+    cfg.StrOpt(
+        "api_token_file",
+        default="/etc/astara/control-api.token",
+        help="File holding the control API's token (api_auth_strategy = token_file): "
+        "made at the first start, readable by its owner only; astara-ctl reads it.",
     ),
     cfg.PortOpt(
         "astara_metadata_port",

@@ -25,7 +25,6 @@ already names a device.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -37,6 +36,7 @@ from pydantic import ValidationError
 
 from astara.appliance.model import RouterConfig
 from astara.common.config_check import ConfigError, config_files
+from astara.common.management_address import orchestrator_address
 from astara.drivers import router_config, router_events
 from astara.drivers.base import DriverFactory, PortSpec, ResourceDriver
 from astara.drivers.router_config import (
@@ -91,23 +91,21 @@ class RouterDriverSettings:
     def from_config(cls, conf: cfg.ConfigOpts) -> RouterDriverSettings:
         """The settings in ``conf``; ConfigError when the management network is not set.
 
-        The orchestrator's address defaults to the first address of
-        ``management_prefix``, where single-host mode and the original
-        deployments put it.
+        The orchestrator's address is the first of ``management_prefix``
+        (:func:`~astara.common.management_address.orchestrator_address`).
         """
         if not conf.management_network_id:
             source = ", ".join(config_files(conf)) or "configuration"
             raise ConfigError(
                 source, None, "management_network_id", "must be set for the router driver"
             )
-        first_address = next(ipaddress.ip_network(conf.management_prefix).hosts())
         return cls(
             management_network_id=conf.management_network_id,
             management_subnet_id=conf.management_subnet_id,
             provider_rules_path=conf.provider_rules_path,
             bgp=BgpSettings(asn=conf.asn, neighbor_asn=conf.neighbor_asn),
             orchestrator=OrchestratorEndpoint(
-                address=str(first_address),
+                address=orchestrator_address(conf),
                 metadata_port=conf.astara_metadata_port,
                 host=conf.host,
             ),

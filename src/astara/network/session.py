@@ -38,6 +38,17 @@ def keystone_connection(conf: cfg.ConfigOpts) -> Connection:
     """A connection to the cloud's Neutron with the credentials of ``[keystone_authtoken]``.
 
     ``[DEFAULT] endpoint_type`` and ``auth_region`` choose the catalog entry.
+    """
+    return Connection(
+        session=keystone_session(conf),
+        region_name=conf.auth_region,
+        interface=conf.endpoint_type.removesuffix("URL"),
+    )
+
+
+def keystone_session(conf: cfg.ConfigOpts) -> ks_session.Session:
+    """A keystoneauth1 session with the service credentials of ``[keystone_authtoken]``.
+
     TLS settings (``cafile``, ``insecure``...) are read from the same group,
     where keystonemiddleware's configuration already keeps them.
     """
@@ -49,17 +60,13 @@ def keystone_connection(conf: cfg.ConfigOpts) -> Connection:
         raise _config_error(conf, missing, "required by the Keystone auth plugin") from None
     if auth is None:
         raise _config_error(conf, "auth_type", "not set (use auth_type = password)")
-    session = ks_loading.load_session_from_conf_options(
+    session: ks_session.Session = ks_loading.load_session_from_conf_options(
         conf,
         KEYSTONE_GROUP,
         auth=auth,
         timeout=conf[KEYSTONE_GROUP].timeout or DEFAULT_TIMEOUT,
     )
-    return Connection(
-        session=session,
-        region_name=conf.auth_region,
-        interface=conf.endpoint_type.removesuffix("URL"),
-    )
+    return session
 
 
 def _config_error(conf: cfg.ConfigOpts, option: str, problem: str) -> ConfigError:

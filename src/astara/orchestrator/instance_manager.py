@@ -20,6 +20,11 @@ Facts it maintains, each one a flaw of the original fixed:
 - A hot-unplug releases each detached port of every instance (the original
   released a stale loop variable, for the last instance only).
 
+What it does is counted (boots and their failures, rebuilds, config pushes
+and health probes, with their latency: :mod:`~astara.orchestrator.metrics_worker`),
+and each failure and successful configuration is recorded in ``outcomes`` for
+the reports: failures are handled here, never raised, so nothing else sees them.
+
 ``attempts`` counts boots that have not led to a configured appliance yet: a
 full boot counts when it is started; a boot that restores one missing HA
 member (DEGRADED) counts only if it fails, so restoring a pair is never taken
@@ -37,6 +42,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from astara.drivers.base import PortSpec, ResourceDriver
+from astara.orchestrator import metrics_worker
 from astara.orchestrator.appliance_client import (
     ApplianceClient,
     ApplianceConfigError,
@@ -44,6 +50,7 @@ from astara.orchestrator.appliance_client import (
 )
 from astara.orchestrator.event import Resource
 from astara.orchestrator.instance_state import InstanceState
+from astara.orchestrator.machine import Outcomes
 from astara.provisioners.base import (
     InstanceInfo,
     InstanceStatus,
@@ -100,6 +107,7 @@ class InstanceManager:
         "_hotplug_timeout",
         "_max_retries",
         "_members",
+        "_metrics",
         "_provisioner",
         "_reported",
         "_retry_delay",
@@ -109,6 +117,7 @@ class InstanceManager:
         "_wall_clock",
         "attempts",
         "error_since",
+        "outcomes",
     )
 
     def __init__(
@@ -127,6 +136,7 @@ class InstanceManager:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
+        metrics: metrics_worker.WorkerMetrics = metrics_worker.PROCESS,
     ) -> None:
         if max_retries < 1:
             raise ValueError(f"max_retries must be at least 1, not {max_retries}")
@@ -143,6 +153,9 @@ class InstanceManager:
         self._clock = clock
         self._sleep = sleep
         self._wall_clock = wall_clock
+        self._metrics = metrics
+        #: The last failure and configuration, for the reports.
+        self.outcomes = Outcomes(wall_clock)
         self._members: dict[int, _Member] = {}
         #: Ids of instances whose deletion was requested but that are still listed.
         self._destroying: set[str] = set()
@@ -221,10 +234,12 @@ class InstanceManager:
                 plans[member.index] = plan
         except ApplianceError as exc:
             LOG.warning("%s: cannot read the appliance's interfaces: %s", self._name, exc)
+            self.outcomes.failed(f"cannot read the appliance's interfaces: {exc}")
             return self._set_state(InstanceState.RESTART)
         except Exception as exc:
             # The network model failed us, not the appliance: retry later, no reboot.
             LOG.warning("%s: cannot build the config: %s", self._name, exc)
+            self.outcomes.failed(f"cannot build the config: {exc}")
             return self._set_state(InstanceState.UP)
         failed = [m for m in ready if not self._push_config(m, plans[m.index])]
         if len(failed) == len(ready):
@@ -235,6 +250,7 @@ class InstanceManager:
         if state is InstanceState.UP:
             state = InstanceState.CONFIGURED
             self.attempts = 0
+            self.outcomes.configured()
         return self._set_state(state)
 
     def replug(self) -> InstanceState:
@@ -273,6 +289,10 @@ class InstanceManager:
             return self._set_state(InstanceState.GONE)
         self.error_since = self._clock()
         LOG.error("%s: %d boot attempts failed; in ERROR", self._name, self.attempts)
+        # The failure that led here says more than the count: keep it in the message.
+        previous = self.outcomes.last_error
+        cause = f" (last: {previous[0]})" if previous else ""
+        self.outcomes.failed(f"{self.attempts} boot attempts failed; in ERROR{cause}")
         return self._set_state(InstanceState.ERROR)
 
     def clear_error(self) -> InstanceState:
@@ -281,9 +301,10 @@ class InstanceManager:
         self.attempts = 0
         return self._set_state(InstanceState.DOWN)
 
-    def reset_attempts(self) -> None:
-        """Forget failed boots (an operator-requested rebuild starts a fresh count)."""
+    def start_rebuild(self) -> None:
+        """An operator-requested rebuild: forget failed boots (a fresh count), count it."""
         self.attempts = 0
+        self._metrics.rebuilt(self.resource.driver)
 
     def read_stats(self) -> None:
         """Read each answering member's traffic counters and hand them to the stats callback.
@@ -368,12 +389,18 @@ class InstanceManager:
             )
         except Exception as exc:
             LOG.warning("%s: boot failed: %s", name, exc)
+            self._boot_failed(f"boot of {name} failed: {exc}")
             if not counted:
                 self.attempts += 1
             return
         LOG.info("%s: booted instance %s from image %s", name, info.id, image_uuid)
+        self._metrics.booted(self.resource.driver)
         deadline = self._clock() + self._boot_timeout
         self._members[index] = _Member(index, info, deadline, counted)
+
+    def _boot_failed(self, message: str) -> None:
+        self._metrics.boot_failed(self.resource.driver)
+        self.outcomes.failed(message)
 
     def _fail(self, member: _Member, why: str) -> None:
         """Destroy a member that cannot serve; a boot not counted yet counts now."""
@@ -412,7 +439,9 @@ class InstanceManager:
                 LOG.info("%s: instance %s answers", self._name, member.info.id)
                 member.deadline = None
             elif member.deadline is not None and now >= member.deadline:
-                self._fail(member, f"did not answer within {self._boot_timeout:.0f} s")
+                why = f"did not answer within {self._boot_timeout:.0f} s"
+                self._boot_failed(f"instance {member.info.id} {why}")
+                self._fail(member, why)
         silent = established
         for round_number in range(self._max_retries):
             if round_number:
@@ -421,11 +450,22 @@ class InstanceManager:
             if not silent:
                 return
         for member in silent:
+            self.outcomes.failed(f"instance {member.info.id} stopped answering")
             self._fail(member, "stopped answering")
 
     def _answers(self, member: _Member) -> bool:
+        """One liveness probe; only one of a member that answered before can fail."""
         address = member.address
-        return address is not None and self._client.is_alive(address, self._alive_timeout)
+        if address is None:
+            return False
+        started = self._clock()
+        alive = self._client.is_alive(address, self._alive_timeout)
+        self._metrics.health_polled(
+            self.resource.driver,
+            seconds=self._clock() - started,
+            failed=member.answered and not alive,
+        )
+        return alive
 
     def _health_state(self, *, keep_configured: bool) -> InstanceState:
         """The state the tracked members amount to (no I/O)."""
@@ -480,12 +520,19 @@ class InstanceManager:
             retry=retry_if_exception(_worth_retrying),
             reraise=True,
         )
+        started = self._clock()
         try:
             retrying(self._client.put_config, member.address or "", config, self._config_timeout)
         except ApplianceError as exc:
             LOG.warning("%s: instance %s: %s", self._name, member.info.id, exc)
+            self._config_pushed(ok=False, started=started)
+            self.outcomes.failed(f"config push to instance {member.info.id} failed: {exc}")
             return False
+        self._config_pushed(ok=True, started=started)
         return True
+
+    def _config_pushed(self, *, ok: bool, started: float) -> None:
+        self._metrics.config_pushed(self.resource.driver, ok=ok, seconds=self._clock() - started)
 
     def _replug_member(self, member: _Member, detached: list[PortSpec]) -> bool:
         """Plug and unplug ``member``'s ports (failing it if that fails).

@@ -32,9 +32,14 @@ class StopWorker:
 
 @dataclass(frozen=True, slots=True)
 class ReportRequest:
-    """Reply a :class:`Report` of this worker, tagged with ``request_id``."""
+    """Reply a :class:`Report` of this worker, tagged with ``request_id``.
+
+    ``log`` also logs the report: the operator's workers-debug asks for that,
+    the control API's reads and ``/metrics`` scrapes (frequent) do not.
+    """
 
     request_id: int
+    log: bool = False
 
 
 #: One item of a batch sent to a worker.

@@ -3,6 +3,7 @@
 ``astara-orchestrator --config-file /etc/astara/orchestrator.ini`` checks the
 configuration (``--check-config`` only checks it and exits), logs every option
 value (secrets masked), checks that the configured implementations exist, then
+serves the control API (:mod:`astara.orchestrator.control_api`) and
 runs the :class:`~astara.orchestrator.service.OrchestratorService` until
 SIGTERM or SIGINT. It then stops cleanly within
 :data:`~astara.orchestrator.service.STOP_TIMEOUT_S` and exits 0, or 1 if
@@ -24,8 +25,10 @@ from types import FrameType
 
 from oslo_log import log as oslo_log
 
+from astara.common import log_context
 from astara.common.config import load_orchestrator_config
 from astara.orchestrator.cli_options import CLI_OPTS, PROG
+from astara.orchestrator.control_api.server import ControlApiServer
 from astara.orchestrator.service import OrchestratorService
 from astara.orchestrator.wiring import WiringError, load_wiring
 
@@ -46,11 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_single_host(args)
     conf = load_orchestrator_config(args, PROG, CLI_OPTS)
     oslo_log.setup(conf, "astara")
+    log_context.install(conf)
     conf.log_opt_values(LOG, logging.INFO)
     try:
         wiring = load_wiring(conf.wiring, conf)
         wiring.check()
         service = OrchestratorService(conf, wiring, args)
+        control = ControlApiServer(conf, service)
+        control.start()
     except WiringError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
@@ -63,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     LOG.info("%s started", PROG)
     while not stop_requested.wait(_SIGNAL_CHECK_S):
         pass
+    control.stop()
     clean = service.stop()
     LOG.info("%s stopped", PROG)
     return 0 if clean else 1

@@ -4,6 +4,11 @@ The original only logged free text. Here the report is a plain dict (JSON
 ready), so the same content is logged for the operator reading the log *and*
 returned to the main process, which gathers one per worker for the control
 API and ``astara-ctl workers debug``.
+
+Only the operator's workers-debug command logs a report; the control API and
+``/metrics`` ask for reports often and must not fill the log. A report also
+carries the worker's metric families (:mod:`~astara.orchestrator.metrics_families`),
+which :func:`render` leaves out of the log.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import time
 from typing import Any, Protocol, TypedDict
 
 from astara.orchestrator.debug_flags import DebugFlags
-from astara.orchestrator.machine import Machine
+from astara.orchestrator.machine import Machine, Outcomes
+from astara.orchestrator.metrics_families import FamilyData
 from astara.orchestrator.worker_threads import ThreadStatus
 
 
@@ -34,6 +40,11 @@ class ResourceReport(TypedDict):
     queue_depth: int
     #: The operator's reason when debug mode holds the resource, else None.
     debug: str | None
+    #: The last failure (a boot, a config push, an exception in a state) and when (epoch s).
+    last_error: str | None
+    last_error_at: float | None
+    #: Epoch seconds of the last configuration an appliance accepted.
+    last_configured_at: float | None
 
 
 class WorkerReport(TypedDict):
@@ -46,6 +57,7 @@ class WorkerReport(TypedDict):
     tenants: int
     resources: list[ResourceReport]
     debug: dict[str, Any]
+    metrics: list[FamilyData]
 
 
 class Reportable(Protocol):
@@ -67,9 +79,14 @@ class Reportable(Protocol):
 
     def name(self) -> str: ...
 
+    def metric_families(self) -> list[FamilyData]: ...
+
 
 def _resource(machine: Machine, debug: DebugFlags) -> ResourceReport:
     resource = machine.resource
+    # A machine that keeps no outcomes (a test double scripting or wrapping one) reports none.
+    outcomes: Outcomes = getattr(machine, "outcomes", None) or Outcomes()
+    error = outcomes.last_error
     return ResourceReport(
         driver=resource.driver,
         id=resource.id,
@@ -78,6 +95,9 @@ def _resource(machine: Machine, debug: DebugFlags) -> ResourceReport:
         instance_state=str(machine.instance_state),
         queue_depth=machine.queue_depth(),
         debug=debug.ignores(resource),
+        last_error=None if error is None else error[0],
+        last_error_at=None if error is None else error[1],
+        last_configured_at=outcomes.last_configured_at,
     )
 
 
@@ -101,11 +121,12 @@ def build(worker: Reportable) -> WorkerReport:
         tenants=worker.tenant_count(),
         resources=[_resource(machine, worker.debug) for machine in worker.machines()],
         debug=worker.debug.describe(),
+        metrics=worker.metric_families(),
     )
 
 
 def render(report: WorkerReport) -> str:
-    """The report as log text: a summary line, then the full report as JSON."""
+    """The report as log text: a summary line, then the report as JSON (without metrics)."""
     busy = sum(1 for thread in report["threads"] if thread["doing"].startswith("updating"))
     dead = [thread["name"] for thread in report["threads"] if not thread["alive"]]
     summary = (
@@ -116,4 +137,5 @@ def render(report: WorkerReport) -> str:
     )
     if dead:
         summary += f", DEAD threads: {', '.join(dead)}"
-    return f"{summary}\n{json.dumps(report, indent=2, sort_keys=True)}"
+    logged = {key: value for key, value in report.items() if key != "metrics"}
+    return f"{summary}\n{json.dumps(logged, indent=2, sort_keys=True)}"

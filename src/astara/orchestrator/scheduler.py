@@ -6,7 +6,7 @@ to its worker's inbox. The other duties of the main process towards its
 workers live here too:
 
 - **Reports**: :meth:`Scheduler.request_reports` asks every worker for its
-  workers-debug report and gathers the answers.
+  workers-debug report (logged there only when asked to) and gathers the answers.
 - **Supervision**: a worker process that dies is logged with what was lost and
   restarted. The events it had not read yet go to its successor, and
   ``on_worker_restart`` lets the main process re-populate that worker's
@@ -120,17 +120,18 @@ class Scheduler:
 
     # -- reports -----------------------------------------------------------------
 
-    def request_reports(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+    def request_reports(self, timeout: float = 10.0, *, log: bool = False) -> list[dict[str, Any]]:
         """The workers-debug report of every worker, in worker order.
 
         A worker that does not answer within ``timeout`` seconds is listed
-        with an ``error`` instead of being waited for forever.
+        with an ``error`` instead of being waited for forever. With ``log``
+        each worker also logs its report (the operator's workers-debug).
         """
         request_id = next(self._request_ids)
         with self._replied:
             self._reports[request_id] = {}
         try:
-            self._outboxes.put_everywhere(ReportRequest(request_id))
+            self._outboxes.put_everywhere(ReportRequest(request_id, log=log))
         except OutboxesClosed:
             with self._replied:
                 del self._reports[request_id]

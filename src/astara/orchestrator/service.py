@@ -92,7 +92,11 @@ class OrchestratorService:
         return self.intake.submit(event_type, payload, context)
 
     def workers_debug(self, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """The workers-debug report of every worker process."""
+        """The workers-debug report of every worker process, each also logged by its worker."""
+        return self.scheduler.request_reports(timeout, log=True)
+
+    def reports(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The same reports, not logged: the control API reads them often (``/metrics``)."""
         return self.scheduler.request_reports(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:

@@ -21,6 +21,9 @@ What the machine promises the worker:
   :meth:`StateMachine.update`.
 - ``send_message`` may be called by any thread while one thread runs
   ``update``: a small lock guards the queue, never held while a state works.
+- What it did can be seen without its log: every transition and every action
+  a collapse saved is counted (:mod:`~astara.orchestrator.metrics_worker`),
+  and :attr:`StateMachine.outcomes` holds its last failure and configuration.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from astara.drivers.base import ResourceDriver
-from astara.orchestrator import states
+from astara.orchestrator import metrics_worker, states
 from astara.orchestrator.appliance_client import ApplianceError
-from astara.orchestrator.collapse import QUEUEABLE, collapse
+from astara.orchestrator.collapse import QUEUEABLE, collapse, discarded
 from astara.orchestrator.event import Crud, Event, Resource
 from astara.orchestrator.instance_manager import InstanceManager
 from astara.orchestrator.instance_state import InstanceState
+from astara.orchestrator.machine import Outcomes
 from astara.provisioners.base import ProvisionerError
 
 LOG = logging.getLogger(__name__)
@@ -67,6 +71,7 @@ class StateMachine:
         "_driver",
         "_image_override",
         "_lock",
+        "_metrics",
         "_queue",
         "_queue_warning_threshold",
         "_retried",
@@ -95,6 +100,7 @@ class StateMachine:
         max_boot_poll_interval: float = 5,
         retry_interval: float = 1,
         max_retry_interval: float = 60,
+        metrics: metrics_worker.WorkerMetrics = metrics_worker.PROCESS,
     ) -> None:
         if driver.resource != resource or instances.resource != resource:
             raise ValueError(f"driver and instance manager must both serve {resource}")
@@ -107,6 +113,7 @@ class StateMachine:
         self._driver = driver
         self._queue_warning_threshold = queue_warning_threshold
         self._clock = clock
+        self._metrics = metrics
         #: Guards _queue, _deferred, _wake_at, _deleted and _arrivals.
         self._lock = threading.Lock()
         self._state: states.State = states.CALC_ACTION
@@ -155,11 +162,15 @@ class StateMachine:
                 return False
             if crud is Crud.REBUILD:
                 self._image_override = self._requested_image(event.body)
-            self._queue = collapse((*self._queue, *self._deferred, crud))
+            pending = (*self._queue, *self._deferred, crud)
+            self._queue = collapse(pending)
+            saved = discarded(pending, self._queue)
             self._deferred = ()
             self._wake_at = None
             self._arrivals += 1
             arrivals = self._arrivals
+        if saved:
+            self._metrics.collapsed(saved)
         if arrivals == self._queue_warning_threshold:
             LOG.warning(
                 "%s: %d events arrived since the last run; is its worker stuck?",
@@ -184,6 +195,7 @@ class StateMachine:
                     steps,
                     self._state.name,
                 )
+                self.outcomes.failed(f"no rest after {steps} states (last {self._state.name})")
                 # Everything waits for the retry, or the worker would call again at once.
                 self.retry_later(self._action, *self.drop_queue())
                 self._state = states.CALC_ACTION
@@ -217,6 +229,11 @@ class StateMachine:
     @property
     def current_state_name(self) -> str:
         return self._state.name
+
+    @property
+    def outcomes(self) -> Outcomes:
+        """The last failure and configuration (kept with the instances, which see most)."""
+        return self.instances.outcomes
 
     def queue_depth(self) -> int:
         return len(self._queue)
@@ -313,6 +330,7 @@ class StateMachine:
             next_state = state.transition(action, self)
         except (ApplianceError, ProvisionerError) as exc:
             LOG.warning("%s: %s failed (retrying later): %s", self._label, state.name, exc)
+            self.outcomes.failed(f"{state.name}: {exc}")
         except Exception as exc:
             LOG.error(
                 "%s: %s failed (retrying later): %s: %s",
@@ -322,6 +340,7 @@ class StateMachine:
                 exc,
             )
             LOG.debug("%s: %s failure details", self._label, state.name, exc_info=True)
+            self.outcomes.failed(f"{state.name}: {type(exc).__name__}: {exc}")
         else:
             LOG.debug(
                 "%s: %s -> %s (%s)",
@@ -331,6 +350,7 @@ class StateMachine:
                 action,
                 extra={"machine": self, "transition": (state.name, next_state.name)},
             )
+            self._metrics.transition(state.name, next_state.name)
             self._action = action
             self._state = next_state
             return

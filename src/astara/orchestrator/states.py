@@ -241,7 +241,7 @@ class RebuildInstance(State):
     def execute(self, action: Crud, machine: StateMachine) -> Crud:
         if machine.instances.stop() is InstanceState.GONE:
             return Crud.DELETE
-        machine.instances.reset_attempts()
+        machine.instances.start_rebuild()
         return Crud.CREATE
 
     def transition(self, action: Crud, machine: StateMachine) -> State:

@@ -25,6 +25,10 @@ Events reach machines through the :class:`~astara.orchestrator.registry.MachineR
 the resource (:mod:`~astara.orchestrator.debug_flags`, in memory). Operator
 commands are dispatched by :mod:`~astara.orchestrator.command_handlers`; the
 workers-debug report is built by :mod:`~astara.orchestrator.report`.
+
+Log lines written while a thread works on one resource (delivering its event,
+running its machine) name that resource and its tenant
+(:mod:`~astara.common.log_context`), down to the drivers and clients below.
 """
 
 from __future__ import annotations
@@ -35,12 +39,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from astara.orchestrator import report
+from astara.common import log_context
+from astara.orchestrator import metrics_worker
+from astara.orchestrator import report as reporting
 from astara.orchestrator.backoff import FailureBackoff
 from astara.orchestrator.command_handlers import dispatch_command
 from astara.orchestrator.debug_flags import DebugFlags
 from astara.orchestrator.event import Crud, Event
 from astara.orchestrator.machine import Machine, MachineFactory
+from astara.orchestrator.metrics_families import FamilyData
 from astara.orchestrator.registry import MachineKey, MachineRegistry, is_concrete, key_of
 from astara.orchestrator.sharding import shard_of
 from astara.orchestrator.unstarted import UnstartedEvents
@@ -82,8 +89,11 @@ class Worker:
         identity: WorkerIdentity | None = None,
         reload_config: Callable[[], None] = lambda: None,
         failure_backoff: FailureBackoff[MachineKey] | None = None,
+        metrics: metrics_worker.WorkerMetrics = metrics_worker.PROCESS,
     ) -> None:
+        """``metrics`` must be the one ``factory``'s machines count in: the report carries it."""
         self.identity = identity or WorkerIdentity()
+        self._metrics = metrics
         self.debug = debug
         self.registry = MachineRegistry(factory)
         self.reload_config = reload_config
@@ -143,16 +153,18 @@ class Worker:
         """
         resource = event.resource
         if is_concrete(resource) and self.identity.owns(resource.tenant_id):
-            if self.debug.ignores(resource) is not None:
-                return 0
-            machine = self.registry.get_or_create(resource)
-            return int(self._offer(machine, event, ready, retry=True))
+            with log_context.about(resource):
+                if self.debug.ignores(resource) is not None:
+                    return 0
+                machine = self.registry.get_or_create(resource)
+                return int(self._offer(machine, event, ready, retry=True))
         delivered = 0
         for machine in self.registry.addressed_by(resource):
-            if self.debug.ignores(machine.resource) is None and machine.concerns(event):
-                # Each machine gets the event as its own: saved, it names the resource.
-                own = Event(machine.resource, event.crud, event.body)
-                delivered += self._offer(machine, own, ready, retry=False)
+            with log_context.about(machine.resource):
+                if self.debug.ignores(machine.resource) is None and machine.concerns(event):
+                    # Each machine gets the event as its own: saved, it names the resource.
+                    own = Event(machine.resource, event.crud, event.body)
+                    delivered += self._offer(machine, own, ready, retry=False)
         return delivered
 
     def resume_ready(self) -> int:
@@ -164,11 +176,19 @@ class Worker:
                 resumed += 1
         return resumed
 
-    def log_report(self) -> report.WorkerReport:
+    def report(self) -> reporting.WorkerReport:
+        """The workers-debug report, not logged (for the control API and ``/metrics``)."""
+        return reporting.build(self)
+
+    def log_report(self) -> reporting.WorkerReport:
         """Build the workers-debug report, log it, and return it."""
-        built = report.build(self)
-        LOG.info("%s", report.render(built))
+        built = self.report()
+        LOG.info("%s", reporting.render(built))
         return built
+
+    def metric_families(self) -> list[FamilyData]:
+        """This process's worker metrics (one registry per process), as the report carries them."""
+        return self._metrics.families()
 
     def _offer(
         self, machine: Machine, event: Event, ready: dict[MachineKey, None], *, retry: bool
@@ -199,13 +219,14 @@ class Worker:
             # resumes it (resume_ready). The key is released, no lock is held.
             return
         self._unstarted.started(key)
-        try:
-            machine.update()
-        except Exception:
-            delay = self._backoff.failed(key)
-            LOG.exception("update of %s failed; retrying in %.0f s", _describe(key), delay)
-            self._timers.schedule(key, time.monotonic() + delay)
-            return
+        with log_context.about(machine.resource):
+            try:
+                machine.update()
+            except Exception:
+                delay = self._backoff.failed(key)
+                LOG.exception("update of %s failed; retrying in %.0f s", _describe(key), delay)
+                self._timers.schedule(key, time.monotonic() + delay)
+                return
         self._backoff.forget(key)
         if machine.deleted:
             self.registry.remove(key, machine)
@@ -221,7 +242,8 @@ class Worker:
         if machine is not None and self.debug.ignores(machine.resource) is None:
             # Straight to this machine: only the intake thread may create machines.
             ready: dict[MachineKey, None] = {}
-            self._offer(machine, Event(machine.resource, Crud.POLL), ready, retry=False)
+            with log_context.about(machine.resource):
+                self._offer(machine, Event(machine.resource, Crud.POLL), ready, retry=False)
             self._queue.add_all(ready)
 
     # -- status and shutdown -----------------------------------------------------

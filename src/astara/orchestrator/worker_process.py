@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from oslo_config import cfg
 from oslo_log import log as oslo_log
 
+from astara.common import log_context
 from astara.common.config import parse_config
 from astara.orchestrator.cli_options import PROG, WORKER_CLI_OPTS
 from astara.orchestrator.debug_flags import DebugFlags, DebugRefresher
@@ -89,6 +90,7 @@ def run_worker(spec: WorkerSpec, inbox: Inbox, replies: Replies, handled: object
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conf = _parse(spec)
     oslo_log.setup(conf, "astara")
+    log_context.install(conf)
     try:
         worker = _build_worker(spec, conf)
     except Exception as error:
@@ -144,7 +146,7 @@ def _serve(worker: Worker, inbox: Inbox, replies: Replies, handled: object) -> S
             _count(handled, len(events))
             events = []
             if isinstance(item, ReportRequest):
-                report = dict(worker.log_report())
+                report = dict(worker.log_report() if item.log else worker.report())
                 replies.put(Report(item.request_id, worker.identity.index, report))
             elif isinstance(item, StopWorker):
                 return item

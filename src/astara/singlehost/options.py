@@ -51,7 +51,9 @@ SINGLEHOST_OPTS: list[cfg.Opt] = [
 #: - one or two worker processes: one host, a handful of routers;
 #: - namespaces boot in about a second, so a failure shows within a minute
 #:   and a dead appliance is found within ten seconds;
-#: - the host is plugged into the bridges with the Linux bridge driver.
+#: - the host is plugged into the bridges with the Linux bridge driver;
+#: - the control API takes the token in the state dir (there is no Keystone):
+#:   see :func:`render_config`.
 ORCHESTRATOR_DEFAULTS: Mapping[str, str] = {
     "network_model": "local",
     "provisioner": "netns",
@@ -83,6 +85,8 @@ def render_config(state: StateDir, secret: str, management: Mapping[str, str]) -
         **management,
         "provider_rules_path": str(state.provider_rules),
         "neutron_metadata_proxy_shared_secret": secret,
+        "api_auth_strategy": "token_file",
+        "api_token_file": str(state.control_token_file),
     }
     parser["database"] = {"connection": state.database_url}
     parser["netns"] = {"state_path": str(state.netns_root)}

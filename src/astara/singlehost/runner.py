@@ -32,13 +32,17 @@ import httpx
 from oslo_config import cfg
 from oslo_log import log as oslo_log
 
+from astara.common import log_context
 from astara.common.config import parse_config
+from astara.common.http_server import ThreadedServer
 from astara.common.linux.interface import BridgeInterfaceDriver, bridge_name_for_network
 from astara.db import migration
 from astara.localapi import create_app
 from astara.localapi.server import DEFAULT_HOST
 from astara.network.session import local_connection
 from astara.orchestrator.cli_options import CLI_OPTS, PROG
+from astara.orchestrator.control_api.access import client_url
+from astara.orchestrator.control_api.server import ControlApiServer
 from astara.orchestrator.intake import IntakeClosed
 from astara.orchestrator.main import _stop_on_signals
 from astara.orchestrator.metadata_proxy import create_metadata_app
@@ -49,7 +53,6 @@ from astara.provisioners.netns_records import RecordStore
 from astara.singlehost import host_ports, options, uplink
 from astara.singlehost.bus import NotificationBus
 from astara.singlehost.external import ExternalPortWatcher
-from astara.singlehost.http_server import ThreadedServer
 from astara.singlehost.management import ensure_management_network, plug_host
 from astara.singlehost.metadata import NetworkModelInstanceLookup, create_builtin_metadata_app
 from astara.singlehost.state import StateDir
@@ -112,6 +115,7 @@ def run_single_host(argv: Sequence[str]) -> int:
     orchestrator_args = orchestrator_argv(state, args.config_file)
     conf = load_config(orchestrator_args)
     oslo_log.setup(conf, "astara")
+    log_context.install(conf)
     stop_requested = _stop_on_signals()
     with ExitStack() as running:
         try:
@@ -195,6 +199,9 @@ def _start(
     wiring = load_wiring(conf.wiring, conf)
     wiring.check()
     service = OrchestratorService(conf, wiring, orchestrator_args)
+    control = ControlApiServer(conf, service, single_host=True)
+    control.start()
+    running.callback(control.stop)
     service.start()
 
     def submit(event_type: str, payload: dict[str, object], context: dict[str, object]) -> None:
@@ -219,6 +226,8 @@ Astara single-host mode is running (state in {state.root}).
   Network API (Neutron v2.0, no authentication, loopback only): {url}
   Management network {conf.management_network_id} on {conf.management_prefix};
   this host is {orchestrator_address} there (metadata proxy on port {conf.astara_metadata_port}).
+  Control API: {client_url(conf, single_host=True)} (token in {conf.api_token_file});
+  astara-ctl --single-host --state-dir {state.root} --help lists what it can do.
 
 Use it with the openstack CLI:
 

@@ -10,6 +10,7 @@ installations (a user's and a test's) never share a file:
 - ``netns/``: the netns provisioner's records and the appliances' own state;
 - ``metadata_secret``: the key the metadata proxy signs instance ids with,
   made once so a restart does not invalidate what appliances forward;
+- ``control-api.token``: the token the control API asks astara-ctl for;
 - ``provider_rules.json``: the operator's labels and rules (empty at first);
 - ``host_ports.json``: the host's own ports on appliance bridges, so a later
   start or a teardown knows what the host added.
@@ -18,13 +19,10 @@ installations (a user's and a test's) never share a file:
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Bytes of randomness in a generated metadata secret.
-_SECRET_BYTES = 32
+from astara.common import secret_file
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,12 @@ class StateDir:
 
     def metadata_secret(self) -> str:
         """The metadata signing key, generated on first use and kept."""
-        path = self.root / "metadata_secret"
-        try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            secret = secrets.token_hex(_SECRET_BYTES)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as out:
-                out.write(secret + "\n")
-            return secret
+        return secret_file.read_or_create(self.root / "metadata_secret")
+
+    @property
+    def control_token_file(self) -> Path:
+        """The control API's token: astara-ctl reads it, so only root (the owner) can call."""
+        return self.root / "control-api.token"
 
     def read_host_ports(self) -> dict[str, dict[str, str]]:
         """What the host plugged, by network id: ``{"device", "bridge", "role"}``."""

@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.ports import free_port
 from tests.waiting import wait_until
 
 VENV_BIN = Path(sys.executable).parent
@@ -55,11 +55,6 @@ ROUTER_READY_TIMEOUT_S = 90.0
 HEALTH_CHECK_PERIOD_S = 10.0
 BOOT_TIMEOUT_S = 60.0
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _routed_networks() -> list[ipaddress.IPv4Network]:
@@ -102,6 +97,8 @@ class SingleHost:
     adopt_link: Callable[[str], str]
     adopt_netns: Callable[[str], str]
     process: subprocess.Popen[bytes] | None = None
+    #: The control API's port (on 127.0.0.1 and the management address).
+    control_port: int = field(default_factory=lambda: free_port())
     starts: int = 0
     log_paths: list[Path] = field(default_factory=list)
 
@@ -117,6 +114,7 @@ class SingleHost:
         self.config_file.write_text(
             "[DEFAULT]\n"
             f"management_prefix = {random_management_prefix()}\n"
+            f"api_port = {self.control_port}\n"
             "[singlehost]\n"
             f"api_port = {self.api_port}\n"
             "uplink_nat = false\n"

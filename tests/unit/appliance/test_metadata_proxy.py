@@ -23,6 +23,7 @@ from astara.appliance.metadata_proxy import (
     read_request,
     upstream_request,
 )
+from tests.ports import free_port
 
 from .configs import config, router_body
 
@@ -144,17 +145,12 @@ def orchestrator() -> Iterator[tuple[Upstream, list[tuple[str, str, dict[str, st
     server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 def test_forwards_through_a_live_listener_and_closes_it(
     orchestrator: tuple[Upstream, list[tuple[str, str, dict[str, str], bytes]]],
 ) -> None:
     upstream, seen = orchestrator
-    listener = Listener("net-1", ipaddress.IPv4Address("127.0.0.1"), _free_port())
+    listener = Listener("net-1", ipaddress.IPv4Address("127.0.0.1"), free_port())
     proxy = MetadataProxy(None)
     proxy.update(ProxyPlan(frozenset({listener}), upstream))
     try:
@@ -176,9 +172,9 @@ def test_forwards_through_a_live_listener_and_closes_it(
 
 
 def test_an_unreachable_orchestrator_is_a_502() -> None:
-    listener = Listener("net-1", ipaddress.IPv4Address("127.0.0.1"), _free_port())
+    listener = Listener("net-1", ipaddress.IPv4Address("127.0.0.1"), free_port())
     proxy = MetadataProxy(None)
-    proxy.update(ProxyPlan(frozenset({listener}), Upstream("127.0.0.1", _free_port())))
+    proxy.update(ProxyPlan(frozenset({listener}), Upstream("127.0.0.1", free_port())))
     try:
         connection = http.client.HTTPConnection("127.0.0.1", listener.port, timeout=10)
         connection.request("GET", "/latest/")

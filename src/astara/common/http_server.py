@@ -1,9 +1,10 @@
-"""An ASGI app served by uvicorn in a thread of the single-host process.
+"""An ASGI app served by uvicorn in a thread of the orchestrator's main process.
 
-The local API and the metadata proxy run beside the orchestrator in one
-process: threads keep them sharing the notification bus and the stop
-signal, and uvicorn in a non-main thread leaves signal handling to the main
-thread, which stops everything in order.
+The control API, and in single-host mode the local API and the metadata
+proxy, run beside the orchestrator in one process: threads let them share
+its service, the notification bus and the stop signal, and uvicorn in a
+non-main thread leaves signal handling to the main thread, which stops
+everything in order.
 """
 
 from __future__ import annotations
