@@ -58,8 +58,10 @@ class ControlClient:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
-    def resources(self) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self._request("GET", "/v1/resources")["resources"]
+    def resources(self, **filters: str) -> list[dict[str, Any]]:
+        """``filters``: the list's query (``driver``, ``tenant_id``, ``state``)."""
+        answer = self._request("GET", "/v1/resources", params=filters)
+        listed: list[dict[str, Any]] = answer["resources"]
         return listed
 
     def resource(self, resource_id: str) -> dict[str, Any]:
@@ -79,6 +81,11 @@ class ControlClient:
         reports: list[dict[str, Any]] = self._request("GET", "/v1/workers")["workers"]
         return reports
 
+    def workers_debug(self) -> list[dict[str, Any]]:
+        """The workers' reports, which each worker also logs (the operator's workers-debug)."""
+        reports: list[dict[str, Any]] = self._request("PUT", "/workers/debug")["workers"]
+        return reports
+
     def close(self) -> None:
         self._http.close()
 
@@ -93,9 +100,15 @@ class ControlClient:
     ) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, json: Mapping[str, Any] | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
         try:
-            response = self._http.request(method, path, json=json)
+            response = self._http.request(method, path, json=json, params=params)
         except httpx.TimeoutException:
             raise ControlClientError(
                 f"the control API at {self.base_url} did not answer in time"

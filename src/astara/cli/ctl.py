@@ -16,20 +16,34 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cliff.app import App
+from cliff.command import Command as CliffCommand
 from cliff.commandmanager import CommandManager
 
+from astara.cli.browse import Browse
+from astara.cli.config_context import add_installation_options
+from astara.cli.control_client import ControlClient
+from astara.cli.control_commands import COMMANDS as CONTROL_COMMANDS
 from astara.cli.instances import InstanceList
+from astara.cli.ssh import Ssh
+
+if TYPE_CHECKING:
+    from astara.orchestrator.wiring import ConfiguredWiring
 
 PROG = "astara-ctl"
-COMMANDS = {"instance list": InstanceList}
+COMMANDS: dict[str, type[CliffCommand]] = {
+    **CONTROL_COMMANDS,
+    "instance list": InstanceList,
+    "ssh": Ssh,
+    "browse": Browse,
+}
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the commands act on, built from the configuration."""
+    """What the commands that read the cloud directly act on, built from the configuration."""
 
     provisioner: Any
     network_model: Any
@@ -39,25 +53,40 @@ class CtlError(Exception):
     """A problem the operator can fix; shown as one line."""
 
 
-def build_context(options: argparse.Namespace) -> Context:
-    """The configured provisioner and network model, as the orchestrator would build them.
+def load_wiring(options: argparse.Namespace) -> ConfiguredWiring:
+    """The orchestrator's wiring for the installation ``options`` name.
 
     The orchestrator's modules are imported here, not at the top, because
     importing them (eventlet, dnspython, privsep) warns about deprecations
     that mean nothing to an operator; ``--help`` stays fast too.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _configured_context(options)
-
-
-def _configured_context(options: argparse.Namespace) -> Context:
     from astara.cli.config_context import configured_wiring
 
-    wiring = configured_wiring(
-        PROG, options.config_file, single_host=options.single_host, state_dir=options.state_dir
-    )
-    return Context(provisioner=wiring.provisioner(), network_model=wiring.network_model())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return configured_wiring(
+            PROG, options.config_file, single_host=options.single_host,
+            state_dir=options.state_dir,
+        )  # fmt: skip
+
+
+def control_client(wiring: ConfiguredWiring, *, single_host: bool) -> ControlClient:
+    """A client of the control API the configured orchestrator serves, with its token."""
+    from astara.common.secret_file import SecretFileError
+    from astara.orchestrator.control_api.access import TOKEN_FILE, client_token, client_url
+
+    conf = wiring.conf
+    try:
+        token = client_token(conf)
+    except (OSError, SecretFileError) as error:
+        where = conf.api_token_file if conf.api_auth_strategy == TOKEN_FILE else "Keystone"
+        raise CtlError(
+            f"cannot get a control API token from {where}: {error} "
+            "(only root may read the token file)"
+        ) from None
+    except Exception as error:  # keystoneauth1 raises its own errors, one per failure
+        raise CtlError(f"Keystone refused a token for [keystone_authtoken]: {error}") from None
+    return ControlClient(client_url(conf, single_host=single_host), token)
 
 
 class AstaraCtl(App):
@@ -72,38 +101,50 @@ class AstaraCtl(App):
         for name, command in COMMANDS.items():
             manager.add_command(name, command)
         super().__init__(
-            description="Operate Astara: list its appliances (more commands to come).",
+            description="Operate Astara: send commands to the orchestrator, read the state "
+            "of every resource, browse them live, reach their appliances.",
             version=version("astara"),
             command_manager=manager,
             deferred_help=True,
         )
+        self._wiring: ConfiguredWiring | None = None
         self._context: Context | None = None
+        self._control: ControlClient | None = None
 
     def build_option_parser(
         self, description: str | None, version: str | None, argparse_kwargs: Any = None
     ) -> Any:
-        parser = super().build_option_parser(description, version, argparse_kwargs)
-        parser.add_argument(
-            "--config-file", action="append", default=[], metavar="PATH",
-            help="orchestrator.ini to read (repeatable; default: /etc/astara/orchestrator.ini; "
-            "with --single-host: extra files over the generated one)",
-        )  # fmt: skip
-        parser.add_argument(
-            "--single-host", action="store_true",
-            help="talk to a single-host installation (astara-orchestrator --single-host)",
-        )  # fmt: skip
-        parser.add_argument(
-            "--state-dir", default="state", metavar="DIR",
-            help="that installation's state dir (default: ./state, where `make run` keeps it "
-            "when run from the repository)",
-        )  # fmt: skip
+        """No abbreviations: the app's parser reads first, so it would take a command's
+        ``--state up`` as ``--state-dir up``."""
+        kwargs = {**(argparse_kwargs or {}), "allow_abbrev": False}
+        parser = super().build_option_parser(description, version, kwargs)
+        add_installation_options(parser)
         return parser
 
+    def wiring(self) -> ConfiguredWiring:
+        """Read on first use, so --help and bad arguments need no configuration."""
+        if self._wiring is None:
+            self._wiring = load_wiring(self.options)
+        return self._wiring
+
     def context(self) -> Context:
-        """Built on first use, so --help and bad arguments need no configuration."""
+        """The configured provisioner and network model, as the orchestrator builds them."""
         if self._context is None:
-            self._context = build_context(self.options)
+            wiring = self.wiring()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._context = Context(wiring.provisioner(), wiring.network_model())
         return self._context
+
+    def control(self) -> ControlClient:
+        """The orchestrator's control API, which every operator command goes through."""
+        if self._control is None:
+            self._control = control_client(self.wiring(), single_host=self.options.single_host)
+        return self._control
+
+    def clean_up(self, cmd: Any, result: int, err: BaseException | None) -> None:
+        if self._control is not None:
+            self._control.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,9 +19,12 @@ Routes (every one needs a token, see :mod:`.auth`; the spec is at ``/openapi.jso
 A command goes through the same intake as a notification on the bus, so the
 API can do nothing the bus could not; it is checked first, so a command the
 orchestrator would refuse gets 400 with the reason and changes nothing.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI reads the routes'
+annotations at run time, and ``Authenticated`` is local to
+:func:`create_control_app` (it closes over the authenticator), which a
+string annotation could not be resolved to.
+"""
 
 import logging
 from collections.abc import Callable
@@ -47,10 +50,12 @@ from astara.orchestrator.control_api.auth import (
 )
 from astara.orchestrator.control_api.models import (
     CommandAccepted,
-    CommandOptions,
     CommandRequest,
+    Problem,
+    ReasonOptions,
     ResourceFound,
     ResourceList,
+    ResourceOptions,
     ResourceView,
     WorkersReport,
 )
@@ -75,7 +80,18 @@ class ControlService(Protocol):
 
 ResourceAction = Literal["debug", "manage", "update", "rebuild"]
 TenantAction = Literal["debug", "manage"]
-Options = Annotated[CommandOptions | None, Body()]
+Reason = Annotated[ReasonOptions | None, Body()]
+Options = Annotated[ResourceOptions | None, Body()]
+#: What every route may answer besides its success, for the spec.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no token, or not a valid one"},
+    403: {"model": Problem, "description": "a valid token without the admin role"},
+    503: {"model": Problem, "description": "the orchestrator is stopping"},
+}
+COMMAND_REFUSALS: dict[int | str, dict[str, Any]] = {
+    **REFUSALS,
+    400: {"model": Problem, "description": "a command the orchestrator would refuse"},
+}
 
 
 def create_control_app(service: ControlService, authenticator: Authenticator, host: str) -> FastAPI:
@@ -131,17 +147,17 @@ def create_control_app(service: ControlService, authenticator: Authenticator, ho
         app.add_api_route(path, endpoint, methods=["PUT"], **route)
         app.add_api_route(f"{path}/", endpoint, methods=["PUT"], include_in_schema=False, **route)
 
-    def command(name: Command, options: CommandOptions | None, **target: Any) -> dict[str, Any]:
+    def command(name: Command, options: ReasonOptions | None, **target: Any) -> dict[str, Any]:
         given = options.model_dump(exclude_none=True) if options else {}
         return {PayloadKey.COMMAND.value: name.value, **given, **target}
 
-    def poll(who: Authenticated, options: Options = None) -> CommandAccepted:
+    def poll(who: Authenticated) -> CommandAccepted:
         """POLL every resource now (its appliance is checked at once)."""
-        return run(command(Command.POLL, options), who)
+        return run(command(Command.POLL, None), who)
 
-    def config_reload(who: Authenticated, options: Options = None) -> CommandAccepted:
+    def config_reload(who: Authenticated) -> CommandAccepted:
         """Every worker reads its configuration files again."""
-        return run(command(Command.CONFIG_RELOAD, options), who)
+        return run(command(Command.CONFIG_RELOAD, None), who)
 
     def workers_debug(who: Authenticated) -> WorkersReport:
         """Every worker logs its report, which is also the answer."""
@@ -149,14 +165,14 @@ def create_control_app(service: ControlService, authenticator: Authenticator, ho
         return WorkersReport(host=host, workers=reports(service.workers_debug))
 
     def global_debug(
-        status: Literal["enable", "disable"], who: Authenticated, options: Options = None
+        status: Literal["enable", "disable"], who: Authenticated, options: Reason = None
     ) -> CommandAccepted:
         """Global debug mode: while enabled, no resource is acted on."""
         enabled = 1 if status == "enable" else 0
         return run(command(Command.GLOBAL_DEBUG, options, enabled=enabled), who)
 
     def tenant(
-        action: TenantAction, tenant_id: str, who: Authenticated, options: Options = None
+        action: TenantAction, tenant_id: str, who: Authenticated, options: Reason = None
     ) -> CommandAccepted:
         """Put every resource of a tenant in debug mode (ignored), or manage them again."""
         name = Command(f"tenant-{action}")
@@ -176,15 +192,16 @@ def create_control_app(service: ControlService, authenticator: Authenticator, ho
         name = Command(f"router-{action}")
         return run(command(name, options, router_id=router_id), who)
 
-    put("/poll", poll, tags=["commands"])
-    put("/config/reload", config_reload, tags=["commands"])
-    put("/workers/debug", workers_debug, tags=["commands"])
-    put("/global/debug/{status}", global_debug, tags=["commands"])
-    put("/tenant/{action}/{tenant_id}", tenant, tags=["commands"])
-    put("/resource/{action}/{resource_id}", resource, tags=["commands"])
-    put("/router/{action}/{router_id}", router, tags=["commands"])
+    commands: dict[str, Any] = {"tags": ["commands"], "responses": COMMAND_REFUSALS}
+    put("/poll", poll, **commands)
+    put("/config/reload", config_reload, **commands)
+    put("/workers/debug", workers_debug, tags=["commands"], responses=REFUSALS)
+    put("/global/debug/{status}", global_debug, **commands)
+    put("/tenant/{action}/{tenant_id}", tenant, **commands)
+    put("/resource/{action}/{resource_id}", resource, **commands)
+    put("/router/{action}/{router_id}", router, **commands)
 
-    @app.post("/v1/commands", tags=["commands"])
+    @app.post("/v1/commands", **commands)
     def post_command(request: CommandRequest, who: Authenticated) -> CommandAccepted:
         """Any operator command, as one ``astara.command`` payload."""
         return run(request.model_dump(mode="json", exclude_none=True), who)
@@ -199,7 +216,7 @@ def create_control_app(service: ControlService, authenticator: Authenticator, ho
                 found.append(ResourceView(**row, worker=report["worker"], host=host))
         return found, silent
 
-    @app.get("/v1/resources", tags=["state"])
+    @app.get("/v1/resources", tags=["state"], responses=REFUSALS)
     def list_resources(
         who: Authenticated,
         driver: Annotated[str | None, Query()] = None,
@@ -218,7 +235,8 @@ def create_control_app(service: ControlService, authenticator: Authenticator, ho
         wanted.sort(key=lambda view: (view.driver, view.id))
         return ResourceList(resources=wanted, unanswered_workers=silent)
 
-    @app.get("/v1/resources/{resource_id}", tags=["state"])
+    @app.get("/v1/resources/{resource_id}", tags=["state"],
+             responses={**REFUSALS, 404: {"model": Problem, "description": "no worker drives it"}})
     def show_resource(resource_id: str, who: Authenticated) -> ResourceFound:
         """One resource; 404 when no worker drives it (or its worker did not answer)."""
         found, silent = views()
@@ -228,12 +246,12 @@ def create_control_app(service: ControlService, authenticator: Authenticator, ho
         unanswered = f" (workers {', '.join(silent)} did not answer)" if silent else ""
         raise HTTPException(404, f"no worker drives resource {resource_id}{unanswered}")
 
-    @app.get("/v1/workers", tags=["state"])
+    @app.get("/v1/workers", tags=["state"], responses=REFUSALS)
     def workers(who: Authenticated) -> WorkersReport:
         """Every worker process's report, without logging it."""
         return WorkersReport(host=host, workers=reports(service.reports))
 
-    @app.get("/metrics", tags=["state"], response_class=Response)
+    @app.get("/metrics", tags=["state"], response_class=Response, responses=REFUSALS)
     def scrape(who: Authenticated) -> Response:
         """Prometheus metrics of the orchestrator and its workers."""
         return Response(metrics.exposition(reports(service.reports)),

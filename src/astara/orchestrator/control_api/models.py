@@ -14,18 +14,30 @@ from astara.db.models import ID_LENGTH, REASON_LENGTH
 from astara.orchestrator.commands import Command
 
 
-class CommandOptions(BaseModel):
-    """The optional body of a ``PUT /<command words>/<id>`` (the original took none)."""
+class ReasonOptions(BaseModel):
+    """The optional body of a ``PUT /<command words>`` (the original took none)."""
 
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=REASON_LENGTH)
+
+
+class ResourceOptions(ReasonOptions):
+    """The optional body of a ``PUT /resource|router/<action>/<id>``.
+
+    ``image_uuid`` is for rebuild only (400 for the other actions).
+    """
+
     tenant_id: str | None = Field(default=None, min_length=1, max_length=ID_LENGTH)
     image_uuid: str | None = Field(default=None, min_length=1, max_length=ID_LENGTH)
 
 
-class CommandRequest(CommandOptions):
-    """``POST /v1/commands``: one ``astara.command`` payload, as astara-ctl sends it."""
+class CommandRequest(ResourceOptions):
+    """``POST /v1/commands``: one ``astara.command`` payload, as astara-ctl sends it.
+
+    Which arguments a command takes is :mod:`astara.orchestrator.commands`'
+    to say: one it does not take gets 400.
+    """
 
     command: Command
     resource_id: str | None = Field(default=None, min_length=1, max_length=ID_LENGTH)
@@ -33,12 +45,21 @@ class CommandRequest(CommandOptions):
     enabled: int | None = Field(default=None, ge=0, le=1)
 
 
+class Problem(BaseModel):
+    """Why a request was refused (FastAPI's error body), in one line."""
+
+    detail: str
+
+
 class CommandAccepted(BaseModel):
     """What the orchestrator made of a command."""
 
     command: str
     host: str = Field(description="the orchestrator that took the command")
-    scheduled: int = Field(description="events the command became (one per worker process)")
+    scheduled: int = Field(
+        description="events the command was scheduled as (0: it only changed debug flags "
+        "or concerned no resource)"
+    )
 
 
 class ResourceView(BaseModel):
