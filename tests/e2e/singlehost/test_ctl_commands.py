@@ -162,6 +162,17 @@ def test_a_debugged_router_ignores_events_and_manage_then_update_brings_it_back(
     ctl_json(single_host, "global", "debug", "disable")
     assert show(single_host, router_id)["Debug"] is None
 
+    # The generic resource forms do the same as the router forms.
+    ctl_json(single_host, "resource", "debug", router_id, "--reason", "astt resource")
+    assert "astt resource" in show(single_host, router_id)["Debug"]
+    ctl_json(single_host, "resource", "manage", router_id)
+    assert show(single_host, router_id)["Debug"] is None
+    configured_at = show(single_host, router_id)["Last configured at"]
+    ctl_json(single_host, "resource", "update", router_id)
+    wait_for(single_host,
+             lambda: show(single_host, router_id)["Last configured at"] > configured_at,
+             "the update to push the configuration again")  # fmt: skip
+
     # With every hold released, events act again.
     set_route(single_host, router_id, "198.18.11.0/24", nexthop)
     wait_for(single_host, lambda: "198.18.11.0/24" in appliance_routes(single_host, router_id),
@@ -215,6 +226,13 @@ def test_rebuild_replaces_the_appliance_and_ssh_reaches_its_management_address(
                      "the new appliance configured", BOOT_TIMEOUT_S)  # fmt: skip
     assert metric_total(single_host, "astara_instance_rebuilds_total") == rebuilds + 1
     single_host.wait_router_active(router_id)
+
+    mark_appliance(router_id)
+    ctl_json(single_host, "router", "rebuild", router_id)
+    wait_for(single_host, lambda: appliance_is_marked(router_id) is False,
+             "the router form of rebuild to replace the appliance too")  # fmt: skip
+    single_host.wait(lambda: show(single_host, router_id)["Instance"] == "configured",
+                     "the second new appliance configured", BOOT_TIMEOUT_S)  # fmt: skip
 
     management = single_host.openstack("port", "list", "--name", f"ASTARA:MGT:{router_id}")
     address = management[0]["Fixed IP Addresses"][0]["ip_address"]
