@@ -305,6 +305,10 @@ class QueueOnlyWiring(Wiring):
     def check(self) -> None:
         """Nothing to check: no implementation is loaded."""
 
+    def listens_on_bus(self) -> bool:
+        """Events come from the benchmark's own feeding, not from RabbitMQ."""
+        return False
+
     def machine_factory(self) -> MachineFactory:
         samples_dir = os.environ.get(SAMPLES_DIR_ENV)
         if samples_dir:

@@ -264,6 +264,10 @@ class DoublesWiring(Wiring):
     def check(self) -> None:
         """Doubles are always available."""
 
+    def listens_on_bus(self) -> bool:
+        """Fed by populate and the control API only: no queue on the machine's RabbitMQ."""
+        return False
+
     def machine_factory(self) -> MachineFactory:
         record = os.environ.get(RECORD_ENV)
         delay = float(os.environ.get(DELAY_ENV, "0"))
@@ -295,3 +299,10 @@ def by_action(record: list[tuple[str, str, str]]) -> Mapping[str, set[str]]:
     for crud, _driver, resource_id in record:
         ids.setdefault(crud, set()).add(resource_id)
     return ids
+
+
+class BusDoublesWiring(DoublesWiring):
+    """The same orchestrator listening on RabbitMQ, as cloud mode does (tests give it a vhost)."""
+
+    def listens_on_bus(self) -> bool:
+        return True

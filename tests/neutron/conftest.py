@@ -50,9 +50,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import textwrap
 import threading
@@ -69,10 +67,10 @@ import pymysql
 import pytest
 from oslo_config import cfg
 from tests.ports import free_port
+from tests.rabbitmq_vhost import throwaway_vhost
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("ASTARA_NEUTRON_VENV", ROOT / ".venv-neutron"))
-RABBITMQ_PORT = 5672
 #: Bounds on waiting, not assertions: the first start of Neutron imports a lot.
 STARTUP_LIMIT_SECONDS = 180.0
 COMMAND_LIMIT_SECONDS = 120.0
@@ -131,15 +129,6 @@ def _report(config: pytest.Config, line: str) -> None:
         reporter.write_line(line)
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-
 def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=COMMAND_LIMIT_SECONDS, check=False, **kwargs
@@ -167,22 +156,8 @@ def mariadb_database() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def rabbitmq_transport_url() -> Iterator[str]:
     """A RabbitMQ virtual host of our own; deleted, queues and all, at the end."""
-    if not _listening(RABBITMQ_PORT):
-        pytest.skip(f"RabbitMQ is not reachable at 127.0.0.1:{RABBITMQ_PORT}")
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None:
-        pytest.skip("rabbitmqctl is not installed: cannot create a throwaway virtual host")
-    vhost = f"astt_neutron_{uuid.uuid4().hex[:12]}"
-    created = _run([rabbitmqctl, "add_vhost", vhost])
-    if created.returncode != 0:
-        pytest.skip(f"rabbitmqctl add_vhost failed: {created.stderr.strip()}")
-    try:
-        granted = _run([rabbitmqctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
-        if granted.returncode != 0:
-            pytest.fail(f"rabbitmqctl set_permissions failed: {granted.stderr.strip()}")
-        yield f"rabbit://guest:guest@127.0.0.1:{RABBITMQ_PORT}/{vhost}"
-    finally:
-        _run([rabbitmqctl, "delete_vhost", vhost])
+    with throwaway_vhost("astt_neutron") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,8 @@ class RecordingControl:
     def workers_debug(self) -> list[dict[str, Any]]:
         return [
             {"worker": "p00", "pid": 10, "resources": [{}, {}], "tenants": 1,
-             "threads": [{"doing": "updating x"}, {"doing": "idle"}], "work_queue_depth": 3},
+             "threads": [{"doing": "updating x"}, {"doing": "idle"}], "work_queue_depth": 3,
+             "cluster": {"clustered": True, "host": "a", "members": ["a", "b"]}},
             {"worker": "p01", "error": "did not answer in 10 s"},
         ]  # fmt: skip
 
@@ -149,6 +150,7 @@ def test_workers_debug_shows_each_worker_and_the_silent_ones() -> None:
     assert status == 0
     first, silent = json.loads(out)
     assert first["Resources"] == 2 and first["Threads busy"] == "1/2" and first["Queued"] == 3
+    assert first["Cluster members"] == "a, b"
     assert silent["Worker"] == "p01" and silent["Error"] == "did not answer in 10 s"
 
 

@@ -29,7 +29,9 @@ _RESOURCE_FIELDS = (
     "id", "driver", "tenant_id", "state", "instance_state", "queue_depth", "debug",
     "last_error", "last_error_at", "last_configured_at", "worker", "host",
 )  # fmt: skip
-WORKER_COLUMNS = ("Worker", "PID", "Resources", "Tenants", "Threads busy", "Queued", "Error")
+WORKER_COLUMNS = (
+    "Worker", "PID", "Resources", "Tenants", "Threads busy", "Queued", "Cluster members", "Error",
+)  # fmt: skip
 
 
 class ControlApp(Protocol):
@@ -138,13 +140,22 @@ class WorkersDebug(Lister):
 
 def _worker_row(report: dict[str, Any]) -> tuple[Any, ...]:
     if "error" in report:
-        return (report.get("worker"), None, None, None, None, None, report["error"])
+        return (report.get("worker"), None, None, None, None, None, None, report["error"])
     threads = report.get("threads", [])
     busy = sum(1 for thread in threads if str(thread.get("doing", "")).startswith("updating"))
     return (
         report["worker"], report.get("pid"), len(report.get("resources", [])),
-        report.get("tenants"), f"{busy}/{len(threads)}", report.get("work_queue_depth"), None,
+        report.get("tenants"), f"{busy}/{len(threads)}", report.get("work_queue_depth"),
+        _members(report.get("cluster", {})), None,
     )  # fmt: skip
+
+
+def _members(cluster: dict[str, Any]) -> str:
+    """``-`` when not clustered, else the members (``?`` before the worker heard of any)."""
+    if not cluster.get("clustered"):
+        return "-"
+    members = cluster.get("members")
+    return "?" if members is None else ", ".join(members)
 
 
 class ResourceList(Lister):

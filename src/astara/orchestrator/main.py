@@ -3,7 +3,9 @@
 ``astara-orchestrator --config-file /etc/astara/orchestrator.ini`` checks the
 configuration (``--check-config`` only checks it and exits), logs every option
 value (secrets masked), checks that the configured implementations exist, then
-serves the control API (:mod:`astara.orchestrator.control_api`) and
+serves the control API (:mod:`astara.orchestrator.control_api`), listens on
+RabbitMQ for Neutron's notifications and astara-ctl's RPC
+(:mod:`~astara.orchestrator.bus_servers`) and
 runs the :class:`~astara.orchestrator.service.OrchestratorService` until
 SIGTERM or SIGINT. It then stops cleanly within
 :data:`~astara.orchestrator.service.STOP_TIMEOUT_S` and exits 0, or 1 if
@@ -22,6 +24,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from oslo_log import log as oslo_log
 
@@ -55,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wiring = load_wiring(conf.wiring, conf)
         wiring.check()
         service = OrchestratorService(conf, wiring, args)
+        bus = _bus_servers(conf, service) if wiring.listens_on_bus() else None
         control = ControlApiServer(conf, service)
         control.start()
     except WiringError as error:
@@ -66,13 +70,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stop_requested = _stop_on_signals()
     service.start()
+    if bus is not None:
+        bus.start()
     LOG.info("%s started", PROG)
     while not stop_requested.wait(_SIGNAL_CHECK_S):
         pass
+    if bus is not None:
+        bus.stop()
     control.stop()
     clean = service.stop()
     LOG.info("%s stopped", PROG)
     return 0 if clean else 1
+
+
+def _bus_servers(conf: Any, service: OrchestratorService) -> Any:
+    """Imported only when used: oslo.messaging's drivers warn at import about deprecations,
+    which ``--check-config`` and ``--help`` must not print."""
+    from astara.orchestrator.bus_servers import BusServers
+
+    return BusServers(conf, service)
 
 
 def _stop_on_signals() -> threading.Event:

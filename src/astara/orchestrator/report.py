@@ -18,6 +18,7 @@ import os
 import time
 from typing import Any, Protocol, TypedDict
 
+from astara.orchestrator.cluster_view import ClusterView
 from astara.orchestrator.debug_flags import DebugFlags
 from astara.orchestrator.machine import Machine, Outcomes
 from astara.orchestrator.metrics_families import FamilyData
@@ -57,6 +58,8 @@ class WorkerReport(TypedDict):
     tenants: int
     resources: list[ResourceReport]
     debug: dict[str, Any]
+    #: Whether clustered, this orchestrator's name and the members its ring is made of.
+    cluster: dict[str, Any]
     metrics: list[FamilyData]
 
 
@@ -64,6 +67,7 @@ class Reportable(Protocol):
     """The parts of a worker the report reads."""
 
     debug: DebugFlags
+    cluster: ClusterView
 
     @property
     def queue_depth(self) -> int: ...
@@ -121,6 +125,7 @@ def build(worker: Reportable) -> WorkerReport:
         tenants=worker.tenant_count(),
         resources=[_resource(machine, worker.debug) for machine in worker.machines()],
         debug=worker.debug.describe(),
+        cluster=worker.cluster.describe(),
         metrics=worker.metric_families(),
     )
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oslo_config import cfg
 
 from astara.db.api import PendingEventStore
-from astara.orchestrator.event import Event
+from astara.orchestrator.cluster_view import describe_ring
+from astara.orchestrator.event import Crud, Event
 from astara.orchestrator.health import HealthMonitor
 from astara.orchestrator.intake import Intake
 from astara.orchestrator.populate import Populator
@@ -25,6 +26,9 @@ from astara.orchestrator.scheduler import Scheduler
 from astara.orchestrator.wiring import Wiring
 from astara.orchestrator.worker import WorkerIdentity
 from astara.orchestrator.worker_process import WorkerSpec
+
+if TYPE_CHECKING:
+    from astara.orchestrator.cluster import Cluster
 
 LOG = logging.getLogger(__name__)
 
@@ -81,9 +85,15 @@ class OrchestratorService:
             self.scheduler, wiring.pending_store(), wiring.resource_listers()
         )
         self._health = HealthMonitor(self.scheduler, conf.health_check_period)
+        self.cluster = (
+            _cluster(conf, self.scheduler, self._populator) if conf.coordination.enabled else None
+        )
 
     def start(self) -> None:
+        """The cluster's first members reach the workers before populate's first UPDATE."""
         self.scheduler.start()
+        if self.cluster is not None:
+            self.cluster.start()
         self._populator.start()
         self._health.start()
 
@@ -99,18 +109,36 @@ class OrchestratorService:
         """The same reports, not logged: the control API reads them often (``/metrics``)."""
         return self.scheduler.request_reports(timeout)
 
+    def cluster_view(self) -> dict[str, Any]:
+        """Whether clustered, this orchestrator's name and the members it knows of."""
+        ring = self.cluster.ring if self.cluster is not None else None
+        return describe_ring(self._conf.host, self.cluster is not None, ring)
+
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
         """Stop everything; True when no queued event was lost."""
         LOG.info("stopping: no new notification is taken")
         self.intake.close()
+        if self.cluster is not None:
+            self.cluster.stop()
         self._health.stop()
         self._populator.stop()
         pending = self.scheduler.stop(timeout)
+        # A REBALANCE describes the members of its moment: replayed later it would be stale.
+        pending = [event for event in pending if event.crud is not Crud.REBALANCE]
         return PendingSaver(self._wiring).save(pending)
 
     def _repopulate_worker(self, index: int) -> None:
+        if self.cluster is not None:
+            self.cluster.resend()
         shard_of = self.scheduler.shard_of
         self._populator.resync(lambda resource: shard_of(resource.tenant_id) == index)
+
+
+def _cluster(conf: cfg.ConfigOpts, scheduler: Scheduler, populator: Populator) -> Cluster:
+    """Imported only when clustering is on: tooz pulls in eventlet and warns at import."""
+    from astara.orchestrator.cluster import Cluster
+
+    return Cluster(conf, scheduler, populator.resync)
 
 
 def _spec(identity: WorkerIdentity, argv: Sequence[str]) -> WorkerSpec:

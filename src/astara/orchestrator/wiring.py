@@ -91,6 +91,14 @@ class Wiring(ABC):
     def resource_listers(self) -> list[ResourceLister]:
         """One lister per enabled driver, for populate (main process)."""
 
+    def listens_on_bus(self) -> bool:
+        """Whether notifications and astara-ctl's RPC come from RabbitMQ (cloud mode does).
+
+        A wiring that feeds the orchestrator otherwise (tests, benchmarks)
+        says no, so it never creates queues on a broker others use.
+        """
+        return True
+
     def debug_store(self) -> DebugStore:
         return DebugStore(self.conf.database.connection)
 

@@ -43,6 +43,7 @@ from astara.common import log_context
 from astara.orchestrator import metrics_worker
 from astara.orchestrator import report as reporting
 from astara.orchestrator.backoff import FailureBackoff
+from astara.orchestrator.cluster_view import MEMBERS, ClusterView
 from astara.orchestrator.command_handlers import dispatch_command
 from astara.orchestrator.debug_flags import DebugFlags
 from astara.orchestrator.event import Crud, Event
@@ -87,12 +88,14 @@ class Worker:
         *,
         threads: int,
         identity: WorkerIdentity | None = None,
+        cluster: ClusterView | None = None,
         reload_config: Callable[[], None] = lambda: None,
         failure_backoff: FailureBackoff[MachineKey] | None = None,
         metrics: metrics_worker.WorkerMetrics = metrics_worker.PROCESS,
     ) -> None:
         """``metrics`` must be the one ``factory``'s machines count in: the report carries it."""
         self.identity = identity or WorkerIdentity()
+        self.cluster = cluster or ClusterView("", clustered=False)
         self._metrics = metrics
         self.debug = debug
         self.registry = MachineRegistry(factory)
@@ -126,7 +129,7 @@ class Worker:
                 if event.crud is Crud.COMMAND:
                     dispatch_command(self, event)
                 elif event.crud is Crud.REBALANCE:
-                    LOG.warning("ignoring a REBALANCE event: clustering is not handled by workers")
+                    self._rebalance(event)
                 else:
                     self._deliver(event, ready)
             except Exception as error:
@@ -154,6 +157,8 @@ class Worker:
         resource = event.resource
         if is_concrete(resource) and self.identity.owns(resource.tenant_id):
             with log_context.about(resource):
+                if not self.cluster.owns(resource.id):
+                    return 0
                 if self.debug.ignores(resource) is not None:
                     return 0
                 machine = self.registry.get_or_create(resource)
@@ -166,6 +171,27 @@ class Worker:
                     own = Event(machine.resource, event.crud, event.body)
                     delivered += self._offer(machine, own, ready, retry=False)
         return delivered
+
+    def _rebalance(self, event: Event) -> None:
+        """Take the ring of the new members and let go of what this orchestrator lost.
+
+        A released machine leaves the registry at once; a thread that is
+        running it finishes that step, and nothing runs it again (its key is
+        gone, its timer cancelled, its unstarted events dropped: the new
+        owner's UPDATE reads the resource afresh).
+        """
+        self.cluster.rebalance(event.body[MEMBERS])
+        released = 0
+        for machine in self.registry.all():
+            if self.cluster.owns(machine.resource.id):
+                continue
+            key = key_of(machine.resource)
+            if self.registry.remove(key, machine):
+                self._timers.cancel(key)
+                self._unstarted.started(key)
+                released += 1
+        LOG.info("rebalance: members %s; released %d resource(s), %d kept",
+                 ", ".join(event.body[MEMBERS]), released, len(self.registry))  # fmt: skip
 
     def resume_ready(self) -> int:
         """Queue every machine with work that debug mode no longer holds (after a manage)."""

@@ -34,6 +34,7 @@ from oslo_log import log as oslo_log
 from astara.common import log_context
 from astara.common.config import parse_config
 from astara.orchestrator.cli_options import PROG, WORKER_CLI_OPTS
+from astara.orchestrator.cluster_view import ClusterView
 from astara.orchestrator.debug_flags import DebugFlags, DebugRefresher
 from astara.orchestrator.event import Event
 from astara.orchestrator.ipc import (
@@ -116,11 +117,17 @@ def _build_worker(spec: WorkerSpec, conf: cfg.ConfigOpts) -> Worker:
     wiring = load_wiring(conf.wiring, conf)
     debug = DebugFlags(wiring.debug_store())
     debug.refresh()
+    cluster = ClusterView(
+        conf.host,
+        clustered=conf.coordination.enabled,
+        partition_exponent=conf.hash_partition_exponent,
+    )
     return Worker(
         wiring.machine_factory(),
         debug,
         threads=conf.num_worker_threads,
         identity=spec.identity,
+        cluster=cluster,
         reload_config=functools.partial(_reload_config, spec),
     )
 

@@ -11,11 +11,22 @@ appliance runs one conntrackd per peer (the original synced with
 ``peers[0]`` only).  Each pair of appliances uses its own UDP port, computed
 from the sorted management addresses of the whole group, so both ends of a
 pair pick the same port and the conntrackds of one appliance never collide.
+
+Each conntrackd's control socket (``UNIX { Path }``) normally sits beside its
+configuration, but conntrackd refuses a socket path longer than 107 bytes
+(``sun_path``), which a deep state dir with an IPv6 peer in the name easily
+exceeds (a netns appliance's state lives under
+``<state root>/appliances/ak-router-<uuid>-ha1/conntrackd/``): conntrackd then
+failed to start and the whole HA apply failed with it.  Such a socket goes
+to :data:`SHORT_SOCKET_DIR` instead, named by a digest of the path it would
+have had, so it stays unique per appliance and peer on a shared host.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +42,10 @@ FAILOVER_SCRIPT = "failover.sh"
 CONFIG_GLOB = "conntrackd-*.conf"
 SYNCED_PROTOCOLS = ("TCP", "UDP", "ICMP", "IPv6-ICMP")
 SOCKET_BUFFER = 1249280
+#: The longest UNIX socket path conntrackd accepts (``sun_path`` less its NUL).
+UNIX_PATH_MAX = 107
+#: Where control sockets go whose path beside the configuration would be too long.
+SHORT_SOCKET_DIR = Path("/run/astara-conntrackd")
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,19 @@ def sync_links(target: Target) -> list[SyncLink]:
     return links
 
 
+def control_socket(directory: Path, peer: IPAddress) -> Path:
+    """The conntrackd control socket for ``peer``: beside its config, or in a short dir.
+
+    See the module docstring: conntrackd cannot bind a path longer than
+    :data:`UNIX_PATH_MAX`, so a longer one is replaced by a digest of it.
+    """
+    natural = directory / f"{_stem(peer)}.ctl"
+    if len(os.fsencode(natural)) <= UNIX_PATH_MAX:
+        return natural
+    digest = hashlib.sha256(os.fsencode(natural)).hexdigest()[:32]
+    return SHORT_SOCKET_DIR / f"{digest}.ctl"
+
+
 def render_conntrackd(link: SyncLink, directory: Path, config: RouterConfig) -> str:
     stem = directory / _stem(link.peer)
     family = "IPv4" if link.local.version == 4 else "IPv6"
@@ -90,7 +118,7 @@ def render_conntrackd(link: SyncLink, directory: Path, config: RouterConfig) -> 
         "\tSyslog on",
         f"\tLockFile {stem}.lock",
         "\tUNIX {",
-        f"\t\tPath {stem}.ctl",
+        f"\t\tPath {control_socket(directory, link.peer)}",
         "\t}",
         "\tNetlinkBufferSize 2097152",
         "\tNetlinkBufferSizeMaxGrowth 8388608",
@@ -168,6 +196,11 @@ class ConntrackSyncService:
         }
         for path in sorted(set(self._dir.glob(CONFIG_GLOB)) - set(wanted)):
             self.daemon(path).converge(None)
+        for link in sync_links(target):
+            # conntrackd binds its control socket but does not create its directory.
+            control_socket(self._dir, link.peer).parent.mkdir(
+                mode=0o755, parents=True, exist_ok=True
+            )
         for path, text in sorted(wanted.items()):
             self.daemon(path).converge(text)
         script = failover_script(self._dir)

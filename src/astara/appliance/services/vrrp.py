@@ -19,11 +19,23 @@ removes them on reload.  The VRRPv2 password is sent in clear text: it keeps
 two routers on one management network from answering each other's
 advertisements, it is no defence against someone who can read that network
 (VRRPv3, used when the management network is IPv6, has no authentication).
+
+keepalived refuses an instance without a VIP of its own family (the family
+of ``unicast_src_ip``): "No VIP specified; at least one is required", and its
+VRRP process exits while the start command still succeeds.  A router with
+only IPv4 addresses on an IPv6 management network (single-host mode's and
+the install guide's layout) therefore had no keepalived at all, and both
+members kept no addresses.  Such an instance advertises a link-local
+placeholder on the management NIC instead (:func:`placeholder_vip`), and all
+the router's addresses are excluded VIPs, moved with the state but not
+advertised.  IPv6 link-local addresses are never touched by the addresses
+service, so it does not fight keepalived over it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import re
 from collections.abc import Sequence
@@ -73,6 +85,16 @@ def virtual_addresses(target: Target) -> list[tuple[IPInterface, str]]:
     return result
 
 
+def placeholder_vip(target: Target) -> IPInterface:
+    """A link-local IPv6 VIP for an IPv6 VRRP instance that has no IPv6 router address.
+
+    Derived from the router's networks like the virtual router id, so both
+    members advertise the same one and other routers' pairs differ.
+    """
+    interface_id = int.from_bytes(_digest(target)[5:13], "big")
+    return ipaddress.IPv6Interface(f"{ipaddress.IPv6Address((0xFE80 << 112) | interface_id)}/64")
+
+
 def render(target: Target, notify_script: Path | None) -> str | None:
     """keepalived.conf, or None when this appliance is not half of an HA pair."""
     ha = ha_management(target)
@@ -83,6 +105,8 @@ def render(target: Target, notify_script: Path | None) -> str | None:
     vips = virtual_addresses(target)
     advertised = [v for v in vips if v[0].version == own.version][:1]
     excluded = [v for v in vips if v not in advertised]
+    if not advertised and own.version == 6:
+        advertised = [(placeholder_vip(target), _ifname(mgt_ifname))]
     tracked = sorted(
         {_ifname(target.ifname(n)) for n in cfg.networks if n.network_type != "management"}
     )

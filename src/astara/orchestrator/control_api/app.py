@@ -14,6 +14,7 @@ Routes (every one needs a token, see :mod:`.auth`; the spec is at ``/openapi.jso
 - ``GET /v1/resources``, ``GET /v1/resources/<id>``: each resource's state,
   instance state, last error, last config time, worker and host;
 - ``GET /v1/workers``: every worker process's workers-debug report;
+- ``GET /v1/cluster``: whether clustered, this orchestrator's name, the members;
 - ``GET /metrics``: Prometheus metrics.
 
 A command goes through the same intake as a notification on the bus, so the
@@ -49,6 +50,7 @@ from astara.orchestrator.control_api.auth import (
     token_of,
 )
 from astara.orchestrator.control_api.models import (
+    ClusterView,
     CommandAccepted,
     CommandRequest,
     Problem,
@@ -76,6 +78,8 @@ class ControlService(Protocol):
     def reports(self, timeout: float) -> list[dict[str, Any]]: ...
 
     def workers_debug(self, timeout: float) -> list[dict[str, Any]]: ...
+
+    def cluster_view(self) -> dict[str, Any]: ...
 
 
 ResourceAction = Literal["debug", "manage", "update", "rebuild"]
@@ -250,6 +254,11 @@ def create_control_app(service: ControlService, authenticator: Authenticator, ho
     def workers(who: Authenticated) -> WorkersReport:
         """Every worker process's report, without logging it."""
         return WorkersReport(host=host, workers=reports(service.reports))
+
+    @app.get("/v1/cluster", tags=["state"], responses=REFUSALS)
+    def cluster(who: Authenticated) -> ClusterView:
+        """The cluster as this orchestrator sees it (``/v1/resources`` says who owns what)."""
+        return ClusterView(**service.cluster_view())
 
     @app.get("/metrics", tags=["state"], response_class=Response, responses=REFUSALS)
     def scrape(who: Authenticated) -> Response:

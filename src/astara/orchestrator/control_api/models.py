@@ -93,3 +93,11 @@ class ResourceFound(BaseModel):
 class WorkersReport(BaseModel):
     host: str
     workers: list[dict[str, Any]] = Field(description="each worker process's workers-debug report")
+
+
+class ClusterView(BaseModel):
+    clustered: bool = Field(description="whether [coordination] is enabled")
+    host: str = Field(description="this orchestrator's name on the ring ([DEFAULT] host)")
+    members: list[str] | None = Field(
+        description="the orchestrators on the ring (null before the first membership)"
+    )
