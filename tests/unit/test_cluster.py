@@ -210,8 +210,9 @@ def test_a_member_leaving_makes_the_survivor_take_over_only_what_it_gained(
     seat.members = frozenset({"astt-a", "astt-b"})
     beat(cluster)
 
-    assert sink.events[-1].body == {"members": ["astt-a", "astt-b"]}
-    [gained] = takeovers
+    assert sink.events[-1].body["members"] == ["astt-a", "astt-b"]
+    assert sink.events[-1].body["previous_members"] == sorted(HOSTS)
+    gained = takeovers[0]  # at once: everything gained came from astt-c, which left
     taken = {r for r in ROUTERS if gained(router(r))}
     assert taken == set(owned_by("astt-a", seat.members)) - set(owned_by("astt-a"))
     assert taken, "astt-c's routers are shared by the survivors"
@@ -225,7 +226,7 @@ def test_a_late_bootstrap_takes_over_everything_owned(
     cluster.start()
     seat.members = HOSTS
     beat(cluster)
-    [gained] = takeovers
+    gained = takeovers[0]
     assert {r for r in ROUTERS if gained(router(r))} == set(owned_by("astt-a"))
 
 
@@ -236,3 +237,59 @@ def test_resend_repeats_the_ring_for_a_restarted_worker(
     cluster.start()
     cluster.resend()
     assert [e.body for e in sink.events] == [{"members": ["astt-a"]}] * 2
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_resource_gained_from_a_live_member_waits_for_the_handover_window() -> None:
+    clock = Clock()
+    view = ClusterView("astt-c", clustered=True, clock=clock)
+    before = frozenset({"astt-a", "astt-b"})
+    view.rebalance(HOSTS, before, handover_until=clock.now + 5)
+    ring, old = HashRing(HOSTS), HashRing(before)
+    gained = [r for r in ROUTERS if ring.owns("astt-c", r)]
+    assert gained and all(old.owner(r) in before for r in gained)
+
+    assert not any(view.owns(r) for r in gained), "the live giver may still be in a step"
+    clock.now += 5
+    assert all(view.owns(r) for r in gained)
+
+
+def test_a_resource_whose_owner_left_is_taken_at_once() -> None:
+    clock = Clock()
+    view = ClusterView("astt-a", clustered=True, clock=clock)
+    survivors = frozenset({"astt-a", "astt-b"})
+    view.rebalance(survivors, HOSTS, handover_until=clock.now + 5)
+    ring, old = HashRing(survivors), HashRing(HOSTS)
+    from_the_dead = [r for r in ROUTERS if ring.owns("astt-a", r) and old.owner(r) == "astt-c"]
+    kept = [r for r in ROUTERS if old.owns("astt-a", r)]
+    assert from_the_dead and kept
+    assert all(view.owns(r) for r in from_the_dead + kept)
+
+
+def test_a_joining_member_gets_its_share_after_the_window(
+    main_side: MainSide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster, seat, sink, takeovers = main_side
+    monkeypatch.setattr(cluster, "_handover_s", 0.05)
+    seat.members = frozenset({"astt-b"})
+    cluster.start()
+    seat.members = frozenset({"astt-a", "astt-b"})
+    beat(cluster)
+
+    event = sink.events[-1]
+    assert event.body["previous_members"] == ["astt-b"]
+    assert event.body["handover_until"] > 0
+    immediate = takeovers[0]
+    assert not any(immediate(router(r)) for r in ROUTERS), "everything came from live astt-b"
+    waiting.wait_until(lambda: len(takeovers) == 2, "the delayed take-over", timeout=5)
+    delayed = takeovers[1]
+    joined = HashRing(seat.members)
+    assert {r for r in ROUTERS if delayed(router(r))} == {r for r in ROUTERS
+                                                         if joined.owns("astt-a", r)}

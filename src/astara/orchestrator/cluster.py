@@ -8,7 +8,9 @@ at each change of members:
    the ring, drops the state machines of the resources it no longer owns
    once their current step ends (:class:`~astara.orchestrator.cluster_view.ClusterView`),
    and from then on takes events only for the ones it owns;
-2. asks populate for an UPDATE of every resource this orchestrator gained.
+2. asks populate for an UPDATE of every resource this orchestrator gained:
+   at once for those whose owner left, after the hand-over window
+   (:mod:`~astara.orchestrator.cluster_view`) for those a live member gave up.
    An UPDATE verifies an appliance that is fine without rebuilding it, and
    finishes a boot or a configuration that the previous owner left half
    done. It also reads the resource's current state, which covers any
@@ -24,11 +26,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from oslo_config import cfg
 
-from astara.orchestrator.cluster_view import MEMBERS
+from astara.orchestrator.cluster_view import HANDOVER_UNTIL, MEMBERS, PREVIOUS
 from astara.orchestrator.coordination import Membership, MembershipSettings
 from astara.orchestrator.event import ALL, Crud, Event, Resource
 from astara.orchestrator.event_sink import EventSink
@@ -40,9 +43,19 @@ LOG = logging.getLogger(__name__)
 _EVERYTHING = Resource(driver=ALL, id=ALL, tenant_id=ALL)
 
 
-def rebalance_event(members: frozenset[str]) -> Event:
-    """The REBALANCE every worker gets: the members, from which it builds the ring."""
-    return Event(_EVERYTHING, Crud.REBALANCE, {MEMBERS: sorted(members)})
+#: Seconds, beyond two heartbeats, that a live loser is given to finish the step in hand.
+STEP_GRACE_S = 2.0
+
+
+def rebalance_event(
+    members: frozenset[str], previous: HashRing | None = None, handover_until: float = 0.0
+) -> Event:
+    """The REBALANCE every worker gets: the members (the ring), and the hand-over window."""
+    body: dict[str, object] = {MEMBERS: sorted(members)}
+    if previous is not None:
+        body[PREVIOUS] = sorted(previous.members)
+        body[HANDOVER_UNTIL] = handover_until
+    return Event(_EVERYTHING, Crud.REBALANCE, body)
 
 
 class Cluster:
@@ -55,6 +68,7 @@ class Cluster:
         take_over: Callable[[ResourceFilter], None],
     ) -> None:
         self._host = conf.host
+        self._handover_s = 2 * conf.coordination.heartbeat_interval + STEP_GRACE_S
         self._sink = sink
         self._take_over = take_over
         self._lock = threading.Lock()
@@ -87,9 +101,10 @@ class Cluster:
             self._sink.dispatch([rebalance_event(ring.members)])
 
     def _changed(self, members: frozenset[str], ring: HashRing) -> None:
+        handover_until = time.time() + self._handover_s
         with self._lock:
             old, self._ring = self._ring, ring
-            self._sink.dispatch([rebalance_event(members)])
+            self._sink.dispatch([rebalance_event(members, old, handover_until)])
         host = self._host
         if old is None and self._starting:
             LOG.info("cluster bootstrap: %d member(s); populate serves what %s owns",
@@ -100,5 +115,16 @@ class Cluster:
             had = old is not None and old.owns(host, resource.id)
             return not had and ring.owns(host, resource.id)
 
-        LOG.info("cluster changed: %d member(s); taking over what %s gained", len(members), host)
-        self._take_over(gained)
+        def from_a_live_member(resource: Resource) -> bool:
+            return old is not None and bool(old.members) and old.owner(resource.id) in members
+
+        LOG.info("cluster changed: %d member(s); taking over what %s gained (from live "
+                 "members after %.1f s)", len(members), host, self._handover_s)  # fmt: skip
+        self._take_over(lambda resource: gained(resource) and not from_a_live_member(resource))
+        timer = threading.Timer(
+            self._handover_s,
+            self._take_over,
+            args=(lambda resource: gained(resource) and from_a_live_member(resource),),
+        )
+        timer.daemon = True
+        timer.start()

@@ -11,17 +11,28 @@ resource that may be another orchestrator's would drive it twice. Nothing
 is lost by waiting, because every change of membership that gives this
 orchestrator resources is followed by an UPDATE of each of them, which
 reads their current state.
+
+The same reasoning covers a hand-over between two live orchestrators: the
+one that loses a resource hears of the change at its own next heartbeat and
+lets go once its current step ends, so the one that gains it waits until
+the REBALANCE's ``handover_until`` (wall-clock seconds: the processes of one
+host share the clock) before driving it. A resource whose owner left (or
+died) has nobody to wait for and is taken at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from astara.orchestrator.hash_ring import DEFAULT_PARTITION_EXPONENT, HashRing
 
-#: The body key of a REBALANCE event: the members of the cluster.
+#: The body keys of a REBALANCE event: the members of the cluster, those of the
+#: ring before, and until when resources gained from a live member stay theirs.
 MEMBERS = "members"
+PREVIOUS = "previous_members"
+HANDOVER_UNTIL = "handover_until"
 
 
 class ClusterView:
@@ -33,22 +44,38 @@ class ClusterView:
         *,
         clustered: bool,
         partition_exponent: int = DEFAULT_PARTITION_EXPONENT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.host = host
         self.clustered = clustered
         self._exponent = partition_exponent
+        self._clock = clock
         self._ring: HashRing | None = None
+        self._previous: HashRing | None = None
+        self._handover_until = 0.0
 
     def owns(self, resource_id: str) -> bool:
-        """Whether this orchestrator drives ``resource_id`` (a concrete id)."""
+        """Whether this orchestrator drives ``resource_id`` (a concrete id) now."""
         if not self.clustered:
             return True
-        ring = self._ring
-        return ring is not None and ring.owns(self.host, resource_id)
+        ring, previous = self._ring, self._previous
+        if ring is None or not ring.owns(self.host, resource_id):
+            return False
+        if previous is None or not previous.members or self._clock() >= self._handover_until:
+            return True
+        giver = previous.owner(resource_id)
+        return giver == self.host or giver not in ring.members
 
-    def rebalance(self, members: Iterable[str]) -> None:
-        """Take the ring of ``members``, as a REBALANCE names them."""
+    def rebalance(
+        self,
+        members: Iterable[str],
+        previous: Iterable[str] | None = None,
+        handover_until: float = 0.0,
+    ) -> None:
+        """Take the ring of ``members``, as a REBALANCE names them (see the module)."""
         self._ring = HashRing(frozenset(members), self._exponent)
+        self._previous = None if previous is None else HashRing(frozenset(previous), self._exponent)
+        self._handover_until = handover_until
 
     def describe(self) -> dict[str, Any]:
         """For the workers-debug report: whether clustered, who we are, the members."""

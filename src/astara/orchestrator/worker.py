@@ -43,7 +43,7 @@ from astara.common import log_context
 from astara.orchestrator import metrics_worker
 from astara.orchestrator import report as reporting
 from astara.orchestrator.backoff import FailureBackoff
-from astara.orchestrator.cluster_view import MEMBERS, ClusterView
+from astara.orchestrator.cluster_view import HANDOVER_UNTIL, MEMBERS, PREVIOUS, ClusterView
 from astara.orchestrator.command_handlers import dispatch_command
 from astara.orchestrator.debug_flags import DebugFlags
 from astara.orchestrator.event import Crud, Event
@@ -180,7 +180,8 @@ class Worker:
         gone, its timer cancelled, its unstarted events dropped: the new
         owner's UPDATE reads the resource afresh).
         """
-        self.cluster.rebalance(event.body[MEMBERS])
+        body = event.body
+        self.cluster.rebalance(body[MEMBERS], body.get(PREVIOUS), body.get(HANDOVER_UNTIL, 0.0))
         released = 0
         for machine in self.registry.all():
             if self.cluster.owns(machine.resource.id):
