@@ -12,6 +12,7 @@ RPC client.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -160,6 +161,36 @@ def test_astara_ctl_commands_arrive_over_rpc(orchestrator: Orchestrator) -> None
                "the RPC command's UPDATE", timeout=30)  # fmt: skip
     assert sorted(report["worker"] for report in reports) == ["p00", "p01"]
     assert sum(len(report["resources"]) for report in reports) == ROUTERS
+
+
+def astara_ctl(orchestrator: Orchestrator, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ORCHESTRATOR.with_name("astara-ctl")), "--config-file", str(orchestrator.config),
+         *argv, "-f", "json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_astara_ctl_in_cloud_mode_casts_commands_and_reads_the_api(
+    orchestrator: Orchestrator,
+) -> None:
+    router = listed_router(3)
+    wait_until(lambda: orchestrator.updates_of(router.id) >= 1, "populate's UPDATE", timeout=30)
+    before = orchestrator.updates_of(router.id)
+
+    sent = astara_ctl(orchestrator, "resource", "update", router.id)
+    assert sent.returncode == 0, sent.stderr
+    answer = json.loads(sent.stdout)
+    assert answer["Command"] == "resource-update"
+    assert answer["Host"] == f"every orchestrator ({HOST} answered)"
+    wait_until(lambda: orchestrator.updates_of(router.id) > before,
+               "the cast command's UPDATE", timeout=30)  # fmt: skip
+
+    listed = astara_ctl(orchestrator, "resource", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert {row["ID"] for row in json.loads(listed.stdout)} == {
+        listed_router(n).id for n in range(ROUTERS)
+    }
 
 
 def test_sigterm_stops_the_listener_and_exits_cleanly(orchestrator: Orchestrator) -> None:

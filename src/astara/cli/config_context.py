@@ -8,7 +8,7 @@ the same files: in cloud mode ``/etc/astara/orchestrator.ini`` (or the
 same extra ``--config-file`` overrides and the same wiring. Keeping that in
 one place means a tool never reads a configuration the orchestrator would not.
 
-The orchestrator's modules are imported inside :func:`configured_wiring`:
+The orchestrator's modules are imported inside the functions:
 importing them is slow and warns about deprecations, which a tool's
 ``--help`` should not pay for.
 """
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from oslo_config import cfg
+
     from astara.orchestrator.wiring import ConfiguredWiring
 
 
@@ -46,10 +48,10 @@ def add_installation_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def configured_wiring(
+def installation_config(
     prog: str, config_files: Sequence[str], *, single_host: bool, state_dir: str
-) -> ConfiguredWiring:
-    """The orchestrator's wiring for this installation; SetupError if there is none to read.
+) -> cfg.ConfigOpts:
+    """The orchestrator's configuration for this installation; SetupError if there is none.
 
     A configuration that does not load prints one line and raises
     ``SystemExit(2)``, as the orchestrator does (see
@@ -57,7 +59,6 @@ def configured_wiring(
     """
     from astara.common.config import parse_config
     from astara.orchestrator.cli_options import CLI_OPTS
-    from astara.orchestrator.wiring import ConfiguredWiring, load_wiring
     from astara.singlehost.runner import load_config, orchestrator_argv
     from astara.singlehost.state import StateDir
 
@@ -69,10 +70,15 @@ def configured_wiring(
                 f"start one with `make run` or `astara-orchestrator --single-host "
                 f"--state-dir {state.root}`, or point --state-dir at it"
             )
-        conf = load_config(orchestrator_argv(state, config_files))
-    else:
-        argv = [arg for path in config_files for arg in ("--config-file", path)]
-        conf = parse_config(argv, prog, CLI_OPTS)
+        return load_config(orchestrator_argv(state, config_files))
+    argv = [arg for path in config_files for arg in ("--config-file", path)]
+    return parse_config(argv, prog, CLI_OPTS)
+
+
+def configured_wiring(conf: cfg.ConfigOpts) -> ConfiguredWiring:
+    """The orchestrator's wiring for the configuration :func:`installation_config` read."""
+    from astara.orchestrator.wiring import ConfiguredWiring, load_wiring
+
     wiring = load_wiring(conf.wiring, conf)
     if not isinstance(wiring, ConfiguredWiring):
         raise SetupError(f"wiring {conf.wiring} has no provisioner or network model to read")

@@ -74,6 +74,10 @@ class ControlClient:
             payload = command_payload(command, **arguments)
         except CommandError as error:
             raise ControlClientError(str(error)) from None
+        return self.send(payload)
+
+    def send(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a checked ``astara.command`` payload; what the orchestrator made of it."""
         answer: dict[str, Any] = self._request("POST", "/v1/commands", json=payload)
         return answer
 

@@ -4,8 +4,11 @@ It reads the orchestrator's configuration to reach what the orchestrator
 reaches: in cloud mode ``/etc/astara/orchestrator.ini`` (or ``--config-file``),
 in single-host mode the configuration ``astara-orchestrator --single-host``
 generated in its state dir (``--single-host --state-dir DIR``), with the same
-extra ``--config-file`` overrides. Errors are one line on stderr and exit 1;
-``--debug`` shows the traceback.
+extra ``--config-file`` overrides. Commands and reads go through the
+orchestrator's control API; in cloud mode commands are cast to every
+orchestrator over RabbitMQ instead (:mod:`astara.cli.cloud_control`), so each
+member of a cluster acts on the resources it owns. Errors are one line on
+stderr and exit 1; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from astara.cli.instances import InstanceList
 from astara.cli.ssh import Ssh
 
 if TYPE_CHECKING:
-    from astara.orchestrator.wiring import ConfiguredWiring
+    from oslo_config import cfg
 
 PROG = "astara-ctl"
 COMMANDS: dict[str, type[CliffCommand]] = {
@@ -53,29 +56,28 @@ class CtlError(Exception):
     """A problem the operator can fix; shown as one line."""
 
 
-def load_wiring(options: argparse.Namespace) -> ConfiguredWiring:
-    """The orchestrator's wiring for the installation ``options`` name.
+def load_config(options: argparse.Namespace) -> cfg.ConfigOpts:
+    """The orchestrator's configuration for the installation ``options`` name.
 
     The orchestrator's modules are imported here, not at the top, because
     importing them (eventlet, dnspython, privsep) warns about deprecations
     that mean nothing to an operator; ``--help`` stays fast too.
     """
-    from astara.cli.config_context import configured_wiring
+    from astara.cli.config_context import installation_config
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return configured_wiring(
+        return installation_config(
             PROG, options.config_file, single_host=options.single_host,
             state_dir=options.state_dir,
         )  # fmt: skip
 
 
-def control_client(wiring: ConfiguredWiring, *, single_host: bool) -> ControlClient:
-    """A client of the control API the configured orchestrator serves, with its token."""
+def control_client(conf: cfg.ConfigOpts, *, single_host: bool) -> ControlClient:
+    """The orchestrator's control API, with its token; in cloud mode commands go over RPC."""
     from astara.common.secret_file import SecretFileError
     from astara.orchestrator.control_api.access import TOKEN_FILE, client_token, client_url
 
-    conf = wiring.conf
     try:
         token = client_token(conf)
     except (OSError, SecretFileError) as error:
@@ -86,7 +88,12 @@ def control_client(wiring: ConfiguredWiring, *, single_host: bool) -> ControlCli
         ) from None
     except Exception as error:  # keystoneauth1 raises its own errors, one per failure
         raise CtlError(f"Keystone refused a token for [keystone_authtoken]: {error}") from None
-    return ControlClient(client_url(conf, single_host=single_host), token)
+    url = client_url(conf, single_host=single_host)
+    if single_host:
+        return ControlClient(url, token)
+    from astara.cli.cloud_control import CloudControl
+
+    return CloudControl(url, token, conf)
 
 
 class AstaraCtl(App):
@@ -107,7 +114,7 @@ class AstaraCtl(App):
             command_manager=manager,
             deferred_help=True,
         )
-        self._wiring: ConfiguredWiring | None = None
+        self._config: cfg.ConfigOpts | None = None
         self._context: Context | None = None
         self._control: ControlClient | None = None
 
@@ -121,25 +128,27 @@ class AstaraCtl(App):
         add_installation_options(parser)
         return parser
 
-    def wiring(self) -> ConfiguredWiring:
+    def config(self) -> cfg.ConfigOpts:
         """Read on first use, so --help and bad arguments need no configuration."""
-        if self._wiring is None:
-            self._wiring = load_wiring(self.options)
-        return self._wiring
+        if self._config is None:
+            self._config = load_config(self.options)
+        return self._config
 
     def context(self) -> Context:
         """The configured provisioner and network model, as the orchestrator builds them."""
         if self._context is None:
-            wiring = self.wiring()
+            from astara.cli.config_context import configured_wiring
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                wiring = configured_wiring(self.config())
                 self._context = Context(wiring.provisioner(), wiring.network_model())
         return self._context
 
     def control(self) -> ControlClient:
         """The orchestrator's control API, which every operator command goes through."""
         if self._control is None:
-            self._control = control_client(self.wiring(), single_host=self.options.single_host)
+            self._control = control_client(self.config(), single_host=self.options.single_host)
         return self._control
 
     def clean_up(self, cmd: Any, result: int, err: BaseException | None) -> None:

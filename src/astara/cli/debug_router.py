@@ -33,7 +33,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
-from astara.cli.config_context import SetupError, add_installation_options, configured_wiring
+from astara.cli.config_context import (
+    SetupError,
+    add_installation_options,
+    configured_wiring,
+    installation_config,
+)
 from astara.orchestrator.event import Crud, Event, Resource
 from astara.orchestrator.machine import Machine
 
@@ -166,10 +171,10 @@ def run(options: argparse.Namespace, out: TextIO) -> int:
     """Everything after the command line; the exit status."""
     with warnings.catch_warnings():  # the orchestrator's imports warn about deprecations
         warnings.simplefilter("ignore")
-        wiring = configured_wiring(
+        wiring = configured_wiring(installation_config(
             PROG, options.config_file, single_host=options.single_host,
             state_dir=options.state_dir,
-        )  # fmt: skip
+        ))  # fmt: skip
     resource = find_router(wiring, options.router_id)
     reason = debug_reason(wiring, resource)
     if reason is None:

@@ -596,7 +596,19 @@ class InstanceManager:
 
         GONE is not reported: the resource no longer exists to carry a status.
         A report that failed is tried again the next time a state is recorded.
+
+        Entering DEGRADED is logged: it lasts only while the missing HA member
+        boots (under a second on netns), the router's status shows it only as
+        BUILD, and without this line an operator could not tell from the log
+        that a pair ran on one member.
         """
+        if state is InstanceState.DEGRADED and self._state is not InstanceState.DEGRADED:
+            LOG.warning(
+                "%s: DEGRADED: %d of %d members left",
+                self._name,
+                len(self._members),
+                self._required_count,
+            )
         self._state = state
         if state is InstanceState.GONE or state is self._reported:
             return state
