@@ -18,6 +18,7 @@ from astara.orchestrator.cluster_view import ClusterView
 from astara.orchestrator.coordination import Membership
 from astara.orchestrator.debug_flags import DebugFlags
 from astara.orchestrator.event import Crud, Event, Resource
+from astara.orchestrator.handover_hold import HandoverHold
 from astara.orchestrator.hash_ring import DEFAULT_PARTITION_EXPONENT, HashRing
 from astara.orchestrator.populate import ResourceFilter
 from astara.orchestrator.worker import Worker
@@ -293,3 +294,38 @@ def test_a_joining_member_gets_its_share_after_the_window(
     joined = HashRing(seat.members)
     assert {r for r in ROUTERS if delayed(router(r))} == {r for r in ROUTERS
                                                          if joined.owns("astt-a", r)}
+
+
+def test_an_event_for_a_resource_being_handed_over_is_held_then_delivered() -> None:
+    clock = Clock()
+    factory = ScriptedFactory()
+    view = ClusterView("astt-c", clustered=True, clock=clock)
+    worker = Worker(factory, DebugFlags(MemoryDebugStore()), threads=1, cluster=view)
+    worker._handover = HandoverHold(clock)  # the worker's hold on the test's clock
+    worker.start()
+    try:
+        before = frozenset({"astt-a", "astt-b"})
+        worker.handle(rebalance_event(HOSTS, HashRing(before), clock.now + 5))
+        gained = next(r for r in ROUTERS if HashRing(HOSTS).owns("astt-c", r))
+        worker.handle(Event(router(gained), Crud.DELETE))
+        assert factory.built == [], "nobody may act during the hand-over"
+
+        clock.now += 5
+        worker.handle_batch([])  # the intake's idle tick
+        waiting.wait_until(lambda: bool(factory.built) and factory.built[0].ran == [Crud.DELETE],
+                           "the held DELETE delivered", timeout=5)  # fmt: skip
+    finally:
+        worker.stop(5)
+
+
+def test_events_still_held_at_stop_are_handed_back_to_be_saved() -> None:
+    clock = Clock()
+    view = ClusterView("astt-c", clustered=True, clock=clock)
+    worker = Worker(ScriptedFactory(), DebugFlags(MemoryDebugStore()), threads=1, cluster=view)
+    worker.start()
+    before = frozenset({"astt-a", "astt-b"})
+    worker.handle(rebalance_event(HOSTS, HashRing(before), clock.now + 3600))
+    gained = next(r for r in ROUTERS if HashRing(HOSTS).owns("astt-c", r))
+    held = Event(router(gained), Crud.UPDATE)
+    worker.handle(held)
+    assert worker.stop(5) == [held]

@@ -58,13 +58,25 @@ class ClusterView:
         """Whether this orchestrator drives ``resource_id`` (a concrete id) now."""
         if not self.clustered:
             return True
-        ring, previous = self._ring, self._previous
-        if ring is None or not ring.owns(self.host, resource_id):
-            return False
-        if previous is None or not previous.members or self._clock() >= self._handover_until:
-            return True
+        ring = self._ring
+        return (
+            ring is not None
+            and ring.owns(self.host, resource_id)
+            and self.handed_over_at(resource_id) is None
+        )
+
+    def handed_over_at(self, resource_id: str) -> float | None:
+        """When a resource this orchestrator is gaining from a live member becomes its own.
+
+        None when no hand-over is under way for it (it is owned, or not ours at all).
+        """
+        ring, previous, until = self._ring, self._previous, self._handover_until
+        if ring is None or previous is None or not previous.members or self._clock() >= until:
+            return None
+        if not ring.owns(self.host, resource_id):
+            return None
         giver = previous.owner(resource_id)
-        return giver == self.host or giver not in ring.members
+        return until if giver != self.host and giver in ring.members else None
 
     def rebalance(
         self,

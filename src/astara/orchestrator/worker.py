@@ -47,6 +47,7 @@ from astara.orchestrator.cluster_view import HANDOVER_UNTIL, MEMBERS, PREVIOUS, 
 from astara.orchestrator.command_handlers import dispatch_command
 from astara.orchestrator.debug_flags import DebugFlags
 from astara.orchestrator.event import Crud, Event
+from astara.orchestrator.handover_hold import HandoverHold
 from astara.orchestrator.machine import Machine, MachineFactory
 from astara.orchestrator.metrics_families import FamilyData
 from astara.orchestrator.registry import MachineKey, MachineRegistry, is_concrete, key_of
@@ -103,6 +104,7 @@ class Worker:
         self._queue: WorkQueue[MachineKey] = WorkQueue()
         self._backoff = failure_backoff or FailureBackoff()
         self._unstarted: UnstartedEvents[MachineKey] = UnstartedEvents()
+        self._handover = HandoverHold()
         self._timers: WakeTimers[MachineKey] = WakeTimers(self._wake, name="timers")
         self._threads = WorkerThreads(self._queue, self._run, count=threads, describe=_describe)
 
@@ -121,10 +123,12 @@ class Worker:
 
         The resources that took an event are queued for the threads once, at
         the end: a thread then starts on a resource with every event of the
-        batch for it already merged in its machine's queue.
+        batch for it already merged in its machine's queue. Events held during
+        a cluster hand-over whose window has closed go first
+        (:mod:`~astara.orchestrator.handover_hold`).
         """
         ready: dict[MachineKey, None] = {}
-        for event in events:
+        for event in (*self._handover.due(), *events):
             try:
                 if event.crud is Crud.COMMAND:
                     dispatch_command(self, event)
@@ -158,6 +162,9 @@ class Worker:
         if is_concrete(resource) and self.identity.owns(resource.tenant_id):
             with log_context.about(resource):
                 if not self.cluster.owns(resource.id):
+                    handed_over_at = self.cluster.handed_over_at(resource.id)
+                    if handed_over_at is not None:
+                        self._handover.hold(event, handed_over_at)
                     return 0
                 if self.debug.ignores(resource) is not None:
                     return 0
@@ -317,7 +324,7 @@ class Worker:
                 ),
             )
         self._timers.stop()
-        return self._unstarted.take_all()
+        return [*self._unstarted.take_all(), *self._handover.take_all()]
 
 
 def _summary(event: Event) -> str:
