@@ -12,8 +12,12 @@ PACKAGES=(
   # the data plane: namespaces, bridges, filtering and the appliance services
   iproute2 nftables dnsmasq-base keepalived conntrack conntrackd bird2 haproxy
   iputils-ping tcpdump busybox sudo procps
+  # astara-ctl ssh (the client only: appliances run the server)
+  openssh-client
   # the real services the integration tests talk to
   mariadb-server postgresql redis-server rabbitmq-server
+  # ZooKeeper for the clustering tests (they start a private server of their own)
+  zookeeper
 )
 
 missing=()

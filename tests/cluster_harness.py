@@ -11,10 +11,13 @@ Each orchestrator (:class:`Node`) is a real ``astara-orchestrator`` (a main
 process and two worker processes) over ``tests.orchestrator_doubles_wiring``,
 with its own host name, configuration, control API, SQLite database and
 record file (the doubles' state machines append ``<crud> router <id>`` to it
-for each action they run). They join one tooz group in the machine's Redis,
-under a group and a namespace of the run's own (:class:`RedisNamespace`:
-tooz's Redis driver keys heartbeats by member name alone, so the namespace
-keeps two concurrent runs apart), deleted afterwards.
+for each action they run). They join one tooz group of the run's own, at the
+backend URL the caller gives: by default the machine's Redis, under a
+namespace of the run's own too (:class:`RedisNamespace`: tooz's Redis driver
+keys heartbeats by member name alone, so the namespace keeps two concurrent
+runs apart), deleted afterwards; or any other tooz URL, such as a private
+ZooKeeper server's ``kazoo://`` (``tests.zookeeper_server``), whose clean-up
+is the caller's.
 
 The orchestrators get ``PYTHONPATH`` set to the repository root, where the
 wiring is imported from.
@@ -97,9 +100,10 @@ class Node:
 
     host: str
     root: Path
+    #: The tooz URL of the coordination backend, options included (the lease is
+    #: the orchestrator's to add, from its heartbeat; see coordination_lease).
     url: str
     group: str
-    namespace: str
     process: subprocess.Popen[bytes] | None = None
     http: httpx.Client = field(init=False)
 
@@ -128,7 +132,7 @@ class Node:
             f"connection = {database}\n"
             "[coordination]\n"
             "enabled = true\n"
-            f"url = {self.url}?namespace={self.namespace}\n"
+            f"url = {self.url}\n"
             f"group_id = {self.group}\n"
             f"heartbeat_interval = {HEARTBEAT_S}\n"
         )
@@ -244,17 +248,15 @@ class Cluster:
     nodes: dict[str, Node]
 
     @classmethod
-    def of(cls, root: Path, hosts: Iterable[str], namespace: str) -> Cluster:
-        """An orchestrator per host under ``root``, in group and namespace ``namespace``.
+    def of(cls, root: Path, hosts: Iterable[str], group: str, url: str | None = None) -> Cluster:
+        """An orchestrator per host under ``root``, in tooz group ``group`` at ``url``.
 
-        None is started yet (see :meth:`start`).
+        ``url`` defaults to the machine's Redis under namespace ``group`` (a
+        :class:`RedisNamespace`'s name, as :func:`redis_url` makes it). None is
+        started yet (see :meth:`start`).
         """
-        return cls(
-            {
-                host: Node(host, root / host, REDIS_URL, group=namespace, namespace=namespace)
-                for host in hosts
-            }
-        )
+        backend = redis_url(group) if url is None else url
+        return cls({host: Node(host, root / host, backend, group=group) for host in hosts})
 
     def start(self) -> float:
         """Start every orchestrator and wait until they settled and each router got its
@@ -325,6 +327,11 @@ def wait_reowned(
     return reowned_at[0]
 
 
+def redis_url(namespace: str) -> str:
+    """The tooz URL of the machine's Redis, keys under ``namespace``."""
+    return f"{REDIS_URL}?namespace={namespace}"
+
+
 class RedisUnavailable(Exception):
     """The machine's Redis, where the cluster keeps its group, does not answer."""
 
@@ -349,6 +356,11 @@ class RedisNamespace:
                 f"Redis is not reachable on {REDIS_HOST}:{REDIS_PORT}: {error}"
             ) from error
         return cls(f"{prefix}-{uuid.uuid4().hex[:12]}", client)
+
+    @property
+    def url(self) -> str:
+        """The tooz URL that keeps a cluster's keys in this namespace."""
+        return redis_url(self.name)
 
     def delete(self) -> None:
         """Delete every key of the namespace (the group, heartbeats) and close the client."""

@@ -1,13 +1,21 @@
-"""Three real orchestrators share 300 routers on a hash ring kept in a real Redis.
+"""Three real orchestrators share 300 routers on a hash ring kept in a real backend.
 
 Each orchestrator is a real ``astara-orchestrator`` (a main process and two
 worker processes) over ``tests.orchestrator_doubles_wiring``, with its own
 host name, configuration, control API, SQLite database and record file (the
 doubles' state machines append ``<crud> router <id>`` to it for each action
-they run). They join one tooz group in the machine's Redis, under a group and
-a namespace of the test's own (tooz's Redis driver keys heartbeats by member
-name alone, so the namespace keeps two concurrent runs of this file apart),
-deleted afterwards.
+they run). They join one tooz group of the test's own, and the whole scenario
+runs once per backend (the ``cluster`` fixture's parameter):
+
+- ``redis``: the machine's Redis on 127.0.0.1:6379, under a namespace of the
+  test's own too (tooz's Redis driver keys heartbeats by member name alone, so
+  the namespace keeps two concurrent runs of this file apart), deleted
+  afterwards;
+- ``zookeeper``: a private ZooKeeper server this module starts from Debian's
+  ``zookeeper`` package (``kazoo://``; its own port and data directory,
+  stopped at the end whatever happens; see ``tests.zookeeper_server``).
+
+Each is skipped with the reason when it cannot be had.
 
 What is checked is what an operator sees: each orchestrator's ``GET
 /v1/resources`` (the routers its workers drive) and the record files.
@@ -22,14 +30,17 @@ What is checked is what an operator sees: each orchestrator's ``GET
   the survivors let go of them.
 
 How long the take-over took (from the kill until every orphan was verified
-by its new owner) is printed as ``control_plane_reown_s``, never asserted:
-waits are bounded only so that a broken cluster fails instead of hanging.
+by its new owner) is printed as ``control_plane_reown_s``, with the backend,
+never asserted: waits are bounded only so that a broken cluster fails instead
+of hanging.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 
@@ -50,6 +61,7 @@ from tests.cluster_harness import (
     wait_reowned,
 )
 from tests.waiting import wait_until
+from tests.zookeeper_server import ZooKeeperUnavailable, private_zookeeper
 
 pytestmark = pytest.mark.integration
 
@@ -57,31 +69,61 @@ pytestmark = pytest.mark.integration
 VICTIM = "astt-b"
 #: Each member's share may stray this far from a third (ring + 300 ids' own unevenness).
 BALANCE_TOLERANCE = 0.15
+#: The ``cluster`` fixture's parameters: where the ring is kept.
+BACKENDS = ("redis", "zookeeper")
+GROUP_PREFIX = "astt-ring"
 
 
-@pytest.fixture(scope="module")
-def redis_namespace() -> Iterator[str]:
-    """A namespace (and group) of this module's own in the machine's Redis, deleted after."""
+@contextlib.contextmanager
+def redis_group() -> Iterator[tuple[str, str]]:
+    """The tooz URL and group of a namespace of this run's own in the machine's Redis,
+    deleted after."""
     pytest.importorskip("redis")
     try:
-        namespace = RedisNamespace.create("astt-ring")
+        namespace = RedisNamespace.create(GROUP_PREFIX)
     except RedisUnavailable as error:
         pytest.skip(str(error))
     try:
-        yield namespace.name
+        yield namespace.url, namespace.name
     finally:
         namespace.delete()
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, redis_namespace: str) -> Iterator[Cluster]:
-    """The three orchestrators, started together and settled; every group killed at the end."""
-    running = Cluster.of(tmp_path_factory.mktemp("cluster-ring"), HOSTS, redis_namespace)
-    try:
-        print(f"\ncluster_settle_s={running.start():.2f}")
-        yield running
-    finally:
-        running.stop()
+@contextlib.contextmanager
+def zookeeper_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The tooz URL of a private ZooKeeper server, stopped after, and a group of this run's
+    own. The URL sets no session timeout: the orchestrators fill in their lease (3
+    heartbeats), which the server's short tick lets through unchanged."""
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(private_zookeeper(tmp_path_factory.mktemp("zookeeper")))
+        except ZooKeeperUnavailable as error:
+            pytest.skip(str(error))
+        yield server.url, f"{GROUP_PREFIX}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    """The three orchestrators on the parameter's backend, started together and settled;
+    every group killed, then the backend cleaned up, at the end."""
+    name: str = request.param
+    backend = redis_group() if name == "redis" else zookeeper_group(tmp_path_factory)
+    with backend as (url, group):
+        running = Cluster.of(tmp_path_factory.mktemp(f"cluster-ring-{name}"), HOSTS, group, url)
+        try:
+            print(f"\ncluster_settle_s={running.start():.2f} backend={name}")
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, cluster: Cluster) -> str:
+    """The name of the backend ``cluster`` runs on (one of BACKENDS)."""
+    name: str = request.node.callspec.params["cluster"]
+    return name
 
 
 #: A log line at ERROR or CRITICAL (the format: date time pid level logger ...).
@@ -127,7 +169,9 @@ def test_the_workers_report_names_the_cluster(cluster: Cluster) -> None:
 # -- a member dies, then comes back ---------------------------------------------------------
 
 
-def test_a_killed_orchestrators_routers_are_taken_over_and_given_back(cluster: Cluster) -> None:
+def test_a_killed_orchestrators_routers_are_taken_over_and_given_back(
+    cluster: Cluster, backend: str
+) -> None:
     victim = cluster.nodes[VICTIM]
     survivors = {host: node for host, node in cluster.nodes.items() if host != VICTIM}
     three, two = ring_of(HOSTS), ring_of(survivors)
@@ -140,7 +184,10 @@ def test_a_killed_orchestrators_routers_are_taken_over_and_given_back(cluster: C
     killed_at = time.monotonic()
     victim.kill()
     reowned_at = wait_reowned(survivors, marks, new_owner)
-    print(f"\ncontrol_plane_reown_s={reowned_at - killed_at:.2f} ({len(orphans)} routers)")
+    print(
+        f"\ncontrol_plane_reown_s={reowned_at - killed_at:.2f} backend={backend} "
+        f"({len(orphans)} routers)"
+    )
     wait_until(cluster.settled_on(survivors), "the survivors settled", REOWN_BOUND_S, 0.2)
     listings = cluster.listings(survivors)
     assert listings is not None
@@ -164,7 +211,7 @@ def test_a_killed_orchestrators_routers_are_taken_over_and_given_back(cluster: C
     victim.start()
     wait_until(cluster.settled_on(HOSTS), "the restarted orchestrator took its share back",
                SETTLE_S, 0.2)  # fmt: skip
-    print(f"rejoin_settle_s={time.monotonic() - restarted_at:.2f}")
+    print(f"rejoin_settle_s={time.monotonic() - restarted_at:.2f} backend={backend}")
     listings = cluster.listings(HOSTS)
     assert listings is not None
     assert listings[VICTIM] == orphans, "the ring gives it back exactly what it had"

@@ -3,8 +3,8 @@
 Backends: the machine's Redis on 127.0.0.1:6379 (a group and member ids of the
 test's own, deleted afterwards) and a private ZooKeeper server that this
 module starts from Debian's ``zookeeper`` package (its own port and data
-directory, stopped at the end whatever happens). Each is skipped with the
-reason when it cannot be had.
+directory, stopped at the end whatever happens; see ``tests.zookeeper_server``).
+Each is skipped with the reason when it cannot be had.
 
 Every member process reports each membership it is told about, with the keys
 it owns among 300 router ids and the (system-wide) monotonic time. The tests
@@ -20,30 +20,26 @@ import logging
 import multiprocessing
 import os
 import queue
-import shutil
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from astara.orchestrator.coordination import Membership, MembershipSettings
 from astara.orchestrator.hash_ring import HashRing
-from tests.ports import free_port
+from tests.zookeeper_server import PrivateZooKeeper, ZooKeeperUnavailable, private_zookeeper
 
 pytestmark = pytest.mark.integration
 
 HEARTBEAT = 1.0  # the configuration's default, so the printed figures are the real ones
 KEYS = tuple(str(uuid.UUID(int=index * 7919 + 1, version=4)) for index in range(300))
 SETTLE = 60.0  # seconds to wait for agreement before declaring the cluster stuck
-ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 CONTEXT = multiprocessing.get_context("spawn")
 
 
@@ -205,97 +201,13 @@ def redis_backend() -> Iterator[Backend]:
     client.close()
 
 
-class PrivateZooKeeper:
-    """A standalone ZooKeeper server on 127.0.0.1, with its own port and data directory."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"kazoo://127.0.0.1:{self.port}"
-        self._server: subprocess.Popen[bytes] | None = None
-        (directory / "data").mkdir()
-        # tickTime 500 ms lets sessions be as short as 1 s (2 ticks): the
-        # lease the tests use (3 heartbeats) is then not raised by the server.
-        (directory / "zoo.cfg").write_text(
-            f"tickTime=500\ndataDir={directory / 'data'}\nclientPort={self.port}\n"
-            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
-        )
-
-    def start(self) -> None:
-        java = shutil.which("java")
-        if java is None or not ZOOKEEPER_JAR.exists():
-            pytest.skip("ZooKeeper is not installed (Debian package: zookeeper)")
-        log = (self.directory / "server.log").open("ab")
-        self._server = subprocess.Popen(
-            [java, "-cp", str(ZOOKEEPER_JAR), "org.apache.zookeeper.server.ZooKeeperServerMain",
-             str(self.directory / "zoo.cfg")],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        if not self._answers():
-            self.stop()
-            tail = (self.directory / "server.log").read_text(errors="replace")[-2000:]
-            pytest.skip(f"the private ZooKeeper server did not start:\n{tail}")
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.terminate()
-        try:
-            self._server.wait(SETTLE)
-        except subprocess.TimeoutExpired:
-            self._server.kill()
-            self._server.wait()
-        self._server = None
-
-    def members(self, group_id: str) -> set[str]:
-        """The group's members as the server lists them (tooz keeps them under /tooz)."""
-        from kazoo.client import KazooClient
-        from kazoo.exceptions import NoNodeError
-
-        client = KazooClient(hosts=f"127.0.0.1:{self.port}")
-        client.start(timeout=SETTLE)
-        try:
-            return set(client.get_children(f"/tooz/{group_id}"))
-        except NoNodeError:
-            return set()
-        finally:
-            client.stop()
-            client.close()
-
-    def wipe(self) -> None:
-        """Lose every session and node, as a rebuilt server would."""
-        shutil.rmtree(self.directory / "data")
-        (self.directory / "data").mkdir()
-
-    def _answers(self) -> bool:
-        from kazoo.client import KazooClient
-        from kazoo.handlers.threading import KazooTimeoutError
-
-        deadline = time.monotonic() + SETTLE
-        while time.monotonic() < deadline:
-            assert self._server is not None
-            if self._server.poll() is not None:
-                return False
-            client = KazooClient(hosts=f"127.0.0.1:{self.port}")
-            try:
-                client.start(timeout=1)
-            except KazooTimeoutError:
-                continue
-            client.stop()
-            client.close()
-            return True
-        return False
-
-
-
 @pytest.fixture(scope="module")
 def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateZooKeeper]:
-    server = PrivateZooKeeper(tmp_path_factory.mktemp("zookeeper"))
     try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+        with private_zookeeper(tmp_path_factory.mktemp("zookeeper")) as server:
+            yield server
+    except ZooKeeperUnavailable as error:
+        pytest.skip(str(error))
 
 
 @pytest.fixture
