@@ -266,6 +266,8 @@ class NovaProvisioner(Provisioner):
             LOG.warning("%s: replacing server %s, which is %s",
                         request.name, server.id, server.status)
             self._compute.delete_server(server.id, ignore_missing=True)
+        siblings = self._sibling_ids(request.name)
+        hints = {"scheduler_hints": {"different_host": siblings}} if siblings else {}
         created = self._compute.create_server(
             name=request.name,
             image_id=request.image_uuid,
@@ -273,9 +275,25 @@ class NovaProvisioner(Provisioner):
             networks=[{"port": port.port_id} for port in request.all_ports],
             config_drive=True,
             user_data=encode_user_data(request.user_data),
+            **hints,
         )
         server = self._compute.get_server(created.id)
         return self._info(server, request.all_ports)
+
+    def _sibling_ids(self, name: str) -> list[str]:
+        """The other live members of ``name``'s HA pair, which it must not share a host with.
+
+        Nova's ``different_host`` hint keeps one compute node's failure from
+        taking both members; a non-HA appliance has no siblings.
+        """
+        appliance = possible_appliance_names(name)[-1]  # the shortest: member 0's name
+        return [
+            server.id
+            for server in self._servers(appliance)
+            if server.name != name
+            and is_member_of(server.name, appliance)
+            and server.task_state != DELETING
+        ]
 
     def _describe(self, servers: Iterable[Server]) -> list[InstanceInfo]:
         """The servers as InstanceInfo, with their ports as Nova lists them.

@@ -387,6 +387,7 @@ class ComputeApiDouble:
         config_drive = spec.get("config_drive", False)
         if not isinstance(config_drive, bool):
             raise NovaFault(400, "Invalid input for field/attribute config_drive.")
+        self._check_scheduler_hints(scheduler_hints(body))
         server = DoubleServer(
             id=str(uuid.uuid4()), name=name, tenant_id=self.project_id,
             image_id=image_id, flavor_id=flavor_id, port_ids=port_ids,
@@ -395,6 +396,19 @@ class ComputeApiDouble:
         )
         self.servers[server.id] = server
         return server
+
+    def _check_scheduler_hints(self, hints: Any) -> None:
+        """``different_host`` lists server UUIDs (Nova refuses one it does not know)."""
+        if hints is None:
+            return
+        if not isinstance(hints, dict):
+            raise NovaFault(400, "Invalid input for field/attribute os:scheduler_hints.")
+        different = hints.get("different_host", [])
+        if isinstance(different, str):
+            different = [different]
+        for server_id in different:
+            if server_id not in self.servers:
+                raise NovaFault(400, f"Invalid input for different_host: {server_id}")
 
     def _server_named(self, server_id: str) -> DoubleServer:
         server = self.servers.get(server_id)
@@ -469,6 +483,12 @@ class ComputeApiDouble:
             "trusted_image_certificates": None,
             "server_groups": [],
         }
+
+
+def scheduler_hints(body: Any) -> Any:
+    """The hints beside ``server`` in a create request: ``os:scheduler_hints``, or its
+    documented alias ``OS-SCH-HNT:scheduler_hints`` (which openstacksdk sends)."""
+    return body.get("os:scheduler_hints", body.get("OS-SCH-HNT:scheduler_hints"))
 
 
 def _require(body: Any, key: str, kind: type) -> Any:

@@ -27,7 +27,11 @@ from astara.provisioners.base import InstanceStatus, ProvisionerError
 from astara.provisioners.nova import ApplianceDefaults, ManagementNetwork, NovaProvisioner
 from astara.provisioners.nova_retry import RetryPolicy
 from astara.provisioners.nova_servers import created_epoch
-from tests.unit.provisioners.compute_api_double import ComputeApiDouble, DoubleAuth
+from tests.unit.provisioners.compute_api_double import (
+    ComputeApiDouble,
+    DoubleAuth,
+    scheduler_hints,
+)
 
 PREFIX = "fdca:3ba5:a17a:acda::/64"
 MANAGEMENT = PortSpec(
@@ -119,6 +123,31 @@ def sent_cloud_config(nova: ComputeApiDouble) -> dict[str, Any]:
 
 
 # -- boot -------------------------------------------------------------------------------
+
+
+def test_an_ha_member_is_kept_off_the_host_of_its_sibling(
+    nova: ComputeApiDouble, provisioner: NovaProvisioner
+) -> None:
+    """Nova's ``different_host`` hint, both ways: member 1 after 0, and 0 rebuilt beside 1."""
+    for index in (1, 2):
+        nova.add_port(f"mgt-{index}", MANAGEMENT.network_id, f"fa:16:3e:00:01:0{index}",
+                      f"fdca:3ba5:a17a:acda::{index + 10}")  # fmt: skip
+    first = boot(provisioner)
+    [(_, _, alone)] = nova.api_requests("POST", "/v2.1/servers")
+    assert scheduler_hints(alone) is None, "a lone appliance needs no hint"
+
+    member_1 = PortSpec("mgt-1", MANAGEMENT.network_id, "fa:16:3e:00:01:01", "management",
+                        ("fdca:3ba5:a17a:acda::11",))  # fmt: skip
+    second = provisioner.boot(f"{NAME}-ha1", None, None, member_1, [])
+    body = nova.api_requests("POST", "/v2.1/servers")[-1][2]
+    assert scheduler_hints(body) == {"different_host": [first.id]}
+
+    provisioner.destroy(first.id)  # member 0 failed; the pair is rebuilt beside member 1
+    replacement = PortSpec("mgt-2", MANAGEMENT.network_id, "fa:16:3e:00:01:02", "management",
+                           ("fdca:3ba5:a17a:acda::12",))  # fmt: skip
+    provisioner.boot(NAME, None, None, replacement, [])
+    body = nova.api_requests("POST", "/v2.1/servers")[-1][2]
+    assert scheduler_hints(body) == {"different_host": [second.id]}
 
 
 def test_boot_sends_the_documented_create_request(
