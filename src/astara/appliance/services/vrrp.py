@@ -175,9 +175,12 @@ class VrrpService:
         self._dir = directory
         self._notify_script = failover_script(conntrack_directory)
         self._released_to = tuple(released_to)
+        # keepalived's start returns 0 even when the instance is unusable (it
+        # exits at once, e.g. "No VIP specified"); its config test says so.
         self.daemon = ConfiguredDaemon(
-            ns, "keepalived", directory / CONFIG_FILE, start_argv=self._start_argv
-        )
+            ns, "keepalived", directory / CONFIG_FILE, start_argv=self._start_argv,
+            check_argv=lambda path: ["keepalived", "--config-test", "--use-file", str(path)],
+        )  # fmt: skip
 
     def apply(self, current: Target, target: Target) -> None:
         notify = self._notify_script if self._notify_script.exists() else None
