@@ -14,7 +14,6 @@ bridge is made first when no appliance has made it yet.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 
 from astara.common.linux import netlink
@@ -24,16 +23,7 @@ from astara.common.linux.interface import (
     bridge_name_for_network,
 )
 from astara.provisioners.base import ProvisionerError
-from astara.provisioners.netns_plumbing import disable_dad, ensure_bridge
-
-
-def host_port_mac(port_id: str) -> str:
-    """A locally administered MAC derived from ``port_id``: the same one at every replug.
-
-    Neighbours keep their ARP/ND entries for the host across orchestrator restarts.
-    """
-    digest = hashlib.sha256(port_id.encode()).digest()
-    return ":".join(f"{byte:02x}" for byte in (0x02, *digest[:5]))
+from astara.provisioners.netns_plumbing import disable_dad, ensure_bridge, stable_mac
 
 
 def plug_host_management_port(
@@ -89,7 +79,7 @@ def _plug_host_port(
         ensure_bridge(bridge, mtu)
     except netlink.LinkError as exc:
         raise InterfaceDriverError(str(exc)) from exc
-    driver.plug(network_id, port_id, device, host_port_mac(port_id), bridge=bridge, mtu=mtu)
+    driver.plug(network_id, port_id, device, stable_mac(port_id), bridge=bridge, mtu=mtu)
     if address.version == 6:
         try:
             disable_dad(device, None)

@@ -10,6 +10,7 @@ process left inside would keep the namespace alive, unreachable, forever).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -67,12 +68,28 @@ def disable_dad(device: str, namespace: str | None) -> None:
 
 
 @network_admin.entrypoint
+def stable_mac(seed: str) -> str:
+    """A locally administered unicast MAC derived from ``seed``: the same one every time.
+
+    Neighbours keep their ARP/ND entries for a host port across orchestrator
+    restarts and replugs, and for a bridge across changes of its ports.
+    """
+    digest = hashlib.sha256(seed.encode()).digest()
+    return ":".join(f"{byte:02x}" for byte in (0x02, *digest[:5]))
+
+
 def ensure_bridge(name: str, mtu: int | None) -> bool:
     """Create Linux bridge ``name`` (up, with ``mtu``) unless it exists; True if created.
 
     Multicast snooping is off, as Neutron's linuxbridge agent leaves it on
     only with an MLD/IGMP querier: without one, IPv6 neighbour discovery
     across the bridge would depend on the snooping table's guesses.
+
+    The bridge's MAC is set, not left to the kernel: a bridge without one
+    takes the lowest MAC of its ports and changes it when ports come and go
+    (an HA member replugged), while the host answers ARP for its addresses
+    on the bridge with the bridge's MAC; appliances then sent to a stale MAC
+    until their neighbour entry expired (tens of seconds without traffic).
     """
     settings = {"mtu": mtu} if mtu is not None else {}
     try:
@@ -80,7 +97,8 @@ def ensure_bridge(name: str, mtu: int | None) -> bool:
             created = not ipr.link_lookup(ifname=name)
             if created:
                 try:
-                    ipr.link("add", ifname=name, kind="bridge", br_mcast_snooping=0, **settings)
+                    ipr.link("add", ifname=name, kind="bridge", br_mcast_snooping=0,
+                             address=stable_mac(name), **settings)  # fmt: skip
                 except NetlinkError as exc:
                     if exc.code != 17:  # EEXIST: made by a concurrent caller meanwhile
                         raise

@@ -16,7 +16,6 @@ from astara.provisioners.base import InstanceStatus, ProvisionerError
 from astara.provisioners.netns import NetnsProvisioner, from_config
 from astara.provisioners.netns_agent_host import AgentHost
 from astara.provisioners.netns_agents import ProcessAgents, SharedAgents
-from astara.provisioners.netns_host_ports import host_port_mac
 from astara.provisioners.netns_host_protocol import (
     HostReport,
     HostUnavailable,
@@ -24,7 +23,7 @@ from astara.provisioners.netns_host_protocol import (
     ServingState,
     ask_host,
 )
-from astara.provisioners.netns_plumbing import process_start_time
+from astara.provisioners.netns_plumbing import process_start_time, stable_mac
 from astara.provisioners.netns_records import AgentMode, NamespaceRecord, RecordStore
 
 PREFIX = "fdca:3ba5:a17a:acda::/64"
@@ -141,9 +140,9 @@ def test_asking_a_host_that_does_not_run_says_so(tmp_path: Path) -> None:
         ask_host(tmp_path, Request.STATUS, timeout=5)
 
 
-def test_host_port_mac_is_stable_unicast_and_locally_administered() -> None:
-    mac = host_port_mac("mgmt-net1")
-    assert mac == host_port_mac("mgmt-net1") != host_port_mac("mgmt-net2")
+def test_stable_mac_is_stable_unicast_and_locally_administered() -> None:
+    mac = stable_mac("mgmt-net1")
+    assert mac == stable_mac("mgmt-net1") != stable_mac("mgmt-net2")
     first = int(mac.split(":")[0], 16)
     assert first & 0x02 and not first & 0x01
 
