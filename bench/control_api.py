@@ -24,9 +24,6 @@ Run: ``.venv/bin/python bench/control_api.py [--resources N]`` (default 1000).
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,14 +35,14 @@ from pathlib import Path
 
 import httpx
 
-from astara.db import migration
 from benchlib import machine, memory_mb, percentile, rss_kib
 
-REPO = Path(__file__).resolve().parents[1]
-ORCHESTRATOR = Path(sys.executable).with_name("astara-orchestrator")
-WIRING = "tests.orchestrator_doubles_wiring:DoublesWiring"
-#: How many routers the doubles' network model lists (see tests.orchestrator_doubles_wiring).
-RESOURCES_ENV = "ASTARA_TEST_RESOURCES"
+# Benchmarks run with only src (and this directory) on the path; the orchestrator's
+# start over the doubles' wiring lives in the repository's tests package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.orchestrator_setup import Setup, stop_process_group
+
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 HTTP_TIMEOUT_S = 30.0
@@ -74,59 +71,11 @@ class Orchestrator:
         return (self.root / "stderr.txt").read_text()[-3000:]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def write_config(root: Path, workers: int, threads: int, port: int) -> Path:
-    """The orchestrator's config file, over a migrated SQLite database in ``root``."""
-    database = f"sqlite:///{root / 'astara.db'}"
-    migration.upgrade(database)
-    config = root / "orchestrator.ini"
-    config.write_text(
-        "[DEFAULT]\n"
-        f"num_worker_processes = {workers}\n"
-        f"num_worker_threads = {threads}\n"
-        "health_check_period = 3600\n"
-        f"log_file = {root / 'orchestrator.log'}\n"
-        "api_listen = 127.0.0.1\n"
-        f"api_port = {port}\n"
-        "api_auth_strategy = token_file\n"
-        f"api_token_file = {root / 'control-api.token'}\n"
-        "[database]\n"
-        f"connection = {database}\n"
-    )
-    return config
-
-
 def start(root: Path, resources: int, workers: int, threads: int) -> Orchestrator:
-    """Start ``astara-orchestrator`` in its own process group (see :func:`stop`)."""
-    port = free_port()
-    config = write_config(root, workers, threads, port)
-    env = {**os.environ, "PYTHONPATH": str(REPO), RESOURCES_ENV: str(resources)}
-    with (root / "stderr.txt").open("ab") as stderr:
-        process = subprocess.Popen(
-            [str(ORCHESTRATOR), "--config-file", str(config), "--wiring", WIRING],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    return Orchestrator(root, process, f"http://127.0.0.1:{port}", root / "control-api.token")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL it if it is still there after a while."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT_S)
+    """Start ``astara-orchestrator`` in its own process group, without a record file."""
+    setup = Setup(root, workers=workers, threads=threads)
+    process = setup.start(resources=resources, record=False)
+    return Orchestrator(root, process, setup.url, setup.token_file)
 
 
 def listed(orchestrator: Orchestrator) -> list[str]:
@@ -308,7 +257,7 @@ def run(root: Path, args: argparse.Namespace) -> None:
         rate = commands_per_second(orchestrator, ids)
         mb = memory(orchestrator)
     finally:
-        stop(orchestrator.process)
+        stop_process_group(orchestrator.process, STOP_TIMEOUT_S)
     report(args, ready_s, latencies, metrics_kb, rate, mb)
 
 

@@ -29,7 +29,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -40,7 +39,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from astara.db import migration
-from astara.orchestrator.cli_options import PROG
 from astara.orchestrator.hash_ring import DEFAULT_PARTITION_EXPONENT, HashRing
 from tests.orchestrator_doubles_wiring import (
     DELAY_ENV,
@@ -49,17 +47,12 @@ from tests.orchestrator_doubles_wiring import (
     listed_router,
     read_record,
 )
+from tests.orchestrator_setup import ORCHESTRATOR, REPO, WIRING
 from tests.ports import free_port
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     import redis
-
-#: The same three as tests/integration/test_orchestrator_process.py's (a test module, so
-#: not imported from here).
-REPO = Path(__file__).resolve().parents[1]
-WIRING = "tests.orchestrator_doubles_wiring:DoublesWiring"
-ORCHESTRATOR = Path(sys.executable).with_name(PROG)
 
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379

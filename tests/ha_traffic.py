@@ -245,16 +245,19 @@ def pair_rebuilt(
 class LineExchange:
     """A TCP connection through the router: a numbered line goes out every 100 ms, comes back.
 
-    As in ``tests/e2e/appliance/test_ha_failover.py``; it also notes the longest wait
-    for an echo. ``client``/``server`` are (namespace or None for the host, address);
-    the client connects to ``via``.
+    It also notes the longest wait for an echo. ``client``/``server`` are
+    (namespace or None for the host, address); the client connects to ``via``
+    on ``port`` (a free one unless given).
     """
 
     def __init__(
-        self, client: tuple[str | None, str], server: tuple[str | None, str], via: str
+        self,
+        client: tuple[str | None, str],
+        server: tuple[str | None, str],
+        via: str,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
-        port = self.port
+        self.port = port = port or free_port()
         listener = run_in_namespace(server[0], lambda: socket.create_server((server[1], port)))
         with listener:
             self._client = run_in_namespace(

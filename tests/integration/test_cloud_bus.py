@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +28,11 @@ from oslo_messaging import opts as messaging_opts
 
 from astara.cli.rpc_client import OrchestratorRpcClient
 from astara.common.config import parse_config
-from astara.db import migration
-from astara.orchestrator.cli_options import PROG
-from tests.orchestrator_doubles_wiring import RECORD_ENV, RESOURCES_ENV, listed_router, read_record
-from tests.ports import free_port
+from tests.orchestrator_doubles_wiring import listed_router, read_record
+from tests.orchestrator_setup import ORCHESTRATOR, Setup
 from tests.rabbitmq_vhost import throwaway_vhost
 from tests.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-ORCHESTRATOR = Path(sys.executable).with_name(PROG)
 WIRING = "tests.orchestrator_doubles_wiring:BusDoublesWiring"
 HOST = "astt-cloud-orchestrator"
 ROUTERS = 6
@@ -67,33 +62,11 @@ class Orchestrator:
 @pytest.fixture
 def orchestrator(tmp_path: Path) -> Iterator[Orchestrator]:
     with throwaway_vhost("astt_cloud") as transport_url:
-        database = f"sqlite:///{tmp_path / 'astara.db'}"
-        migration.upgrade(database)
-        config = tmp_path / "orchestrator.ini"
+        setup = Setup(tmp_path, workers=2, threads=4, wiring=WIRING,
+                      defaults={"host": HOST, "transport_url": transport_url})  # fmt: skip
+        process = setup.start(resources=ROUTERS)
         log = tmp_path / "orchestrator.log"
-        config.write_text(
-            "[DEFAULT]\n"
-            f"host = {HOST}\n"
-            f"transport_url = {transport_url}\n"
-            "num_worker_processes = 2\n"
-            "health_check_period = 3600\n"
-            f"log_file = {log}\n"
-            "api_listen = 127.0.0.1\n"
-            f"api_port = {free_port()}\n"
-            "api_auth_strategy = token_file\n"
-            f"api_token_file = {tmp_path / 'control-api.token'}\n"
-            "[database]\n"
-            f"connection = {database}\n"
-        )
-        record = tmp_path / "record.txt"
-        env = {**os.environ, "PYTHONPATH": str(REPO), RECORD_ENV: str(record),
-               RESOURCES_ENV: str(ROUTERS)}  # fmt: skip
-        process = subprocess.Popen(
-            [str(ORCHESTRATOR), "--config-file", str(config), "--wiring", WIRING],
-            env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-            stderr=(tmp_path / "stderr.txt").open("wb"),
-        )  # fmt: skip
-        running = Orchestrator(process, config, record, log, transport_url)
+        running = Orchestrator(process, setup.config, setup.record, log, transport_url)
         try:
             def listening() -> bool:
                 if process.poll() is not None:

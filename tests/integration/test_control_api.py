@@ -21,9 +21,6 @@ slipped through shows either as its own line or as the later one missing.
 
 from __future__ import annotations
 
-import configparser
-import os
-import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,16 +36,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemathesis.core.result import Ok
 
 from astara.orchestrator.cli_options import PROG
-from tests.integration.test_orchestrator_process import ORCHESTRATOR, Setup
 from tests.orchestrator_doubles_wiring import listed_router, read_record
+from tests.orchestrator_setup import Setup, stop_process_group
 from tests.waiting import wait_until
 
 #: Routers the doubles' network model lists: five tenants of three, on both workers.
 ROUTERS = 15
 ROUTER_IDS = [listed_router(n).id for n in range(ROUTERS)]
 HTTP_TIMEOUT_S = 30.0
-#: Seconds a SIGTERMed orchestrator gets to stop before it is killed.
-STOP_TIMEOUT_S = 60.0
 FUZZ_EXAMPLES_PER_OPERATION = 50
 
 
@@ -111,12 +106,6 @@ class Orchestrator:
         )
 
 
-def api_port(config: Path) -> int:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(config)
-    return parser.getint("DEFAULT", "api_port")
-
-
 @contextmanager
 def running_orchestrator(root: Path, *, routers: int) -> Iterator[Orchestrator]:
     """Start the orchestrator over doubles, wait for its API and its first UPDATEs; stop it after.
@@ -124,16 +113,8 @@ def running_orchestrator(root: Path, *, routers: int) -> Iterator[Orchestrator]:
     The process group is stopped (SIGTERM, then SIGKILL) however the tests end.
     """
     setup = Setup(root, workers=2, threads=2)
-    env = setup.env(resources=routers)
-    with setup.stderr.open("ab") as stderr:
-        process = subprocess.Popen(
-            [str(ORCHESTRATOR), *setup.argv],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    url = f"http://127.0.0.1:{api_port(setup.config)}"
+    process = setup.start(resources=routers)
+    url = setup.url
     http = httpx.Client(base_url=url, timeout=HTTP_TIMEOUT_S)
     try:
 
@@ -160,18 +141,7 @@ def running_orchestrator(root: Path, *, routers: int) -> Iterator[Orchestrator]:
         yield Orchestrator(setup, process, url, token, http)
     finally:
         http.close()
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT_S)
+        stop_process_group(process)
 
 
 @pytest.fixture(scope="module")

@@ -11,85 +11,24 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from astara.db import migration
 from astara.db.api import PendingEventStore
 from astara.orchestrator.cli_options import PROG
 from astara.orchestrator.event import ALL, Crud, Event, Resource
 from astara.orchestrator.scheduler import Scheduler, SchedulerStopped
 from astara.orchestrator.worker_process import WorkerSpec
 from tests.orchestrator_doubles_wiring import (
-    DELAY_ENV,
-    RECORD_ENV,
-    RESOURCES_ENV,
     by_action,
     listed_router,
     read_record,
 )
-from tests.ports import free_port
+from tests.orchestrator_setup import ORCHESTRATOR, REPO, Setup
 from tests.waiting import wait_until
-
-REPO = Path(__file__).resolve().parents[2]
-WIRING = "tests.orchestrator_doubles_wiring:DoublesWiring"
-ORCHESTRATOR = Path(sys.executable).with_name(PROG)
-
-
-class Setup:
-    """A config file, a migrated SQLite database and a record file in a temporary directory."""
-
-    def __init__(self, root: Path, *, workers: int, threads: int) -> None:
-        self.root = root
-        self.database = f"sqlite:///{root / 'astara.db'}"
-        migration.upgrade(self.database)
-        self.config = root / "orchestrator.ini"
-        self.config.write_text(
-            "[DEFAULT]\n"
-            f"num_worker_processes = {workers}\n"
-            f"num_worker_threads = {threads}\n"
-            "health_check_period = 3600\n"
-            f"log_file = {root / 'orchestrator.log'}\n"
-            "api_listen = 127.0.0.1\n"
-            f"api_port = {free_port()}\n"
-            "api_auth_strategy = token_file\n"
-            f"api_token_file = {root / 'control-api.token'}\n"
-            "[database]\n"
-            f"connection = {self.database}\n"
-        )
-        self.record = root / "record.txt"
-        self.stderr = root / "stderr.txt"
-
-    @property
-    def argv(self) -> list[str]:
-        return ["--config-file", str(self.config), "--wiring", WIRING]
-
-    def env(self, *, delay: float = 0.0, resources: int = 0) -> dict[str, str]:
-        return {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            RECORD_ENV: str(self.record),
-            DELAY_ENV: str(delay),
-            RESOURCES_ENV: str(resources),
-        }
-
-    def start(self, *, delay: float = 0.0, resources: int = 0) -> subprocess.Popen[bytes]:
-        with self.stderr.open("ab") as stderr:
-            return subprocess.Popen(
-                [str(ORCHESTRATOR), *self.argv],
-                env=self.env(delay=delay, resources=resources),
-                start_new_session=True,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
-
-    def log(self) -> str:
-        path = self.root / "orchestrator.log"
-        return path.read_text() if path.exists() else ""
 
 
 def seeds(count: int) -> list[Event]:

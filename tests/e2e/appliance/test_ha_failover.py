@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from astara.appliance.namespace_thread import run_in_namespace
 from astara.appliance.netns import Namespace
 from astara.appliance.services.vrrp import VrrpService
+from tests.ha_traffic import DEAF_BACKUP_PROMOTION_S, PING_INTERVAL_S, LineExchange, carry_on
 
 from .conftest import (
     FLOATING_IP,
@@ -49,74 +47,6 @@ from .conftest import (
 SNAT_VM_IP = "10.60.0.6"
 SNAT_PORT = 7101
 FLOATING_PORT = 7102
-PING_INTERVAL_S = "0.1"
-EXCHANGE_INTERVAL_S = 0.1
-STALL_LIMIT_S = 60.0
-"""How long one echo may take before the connection counts as dead (TCP retransmits meanwhile)."""
-LINES_AFTER_TAKEOVER = 20
-DEAF_BACKUP_PROMOTION_S = 5.0
-"""Longer than a backup waits for adverts before it promotes itself (3 x 1 s + skew):
-a replacement that could not hear the master would hold the addresses by then."""
-
-
-class LineExchange:
-    """A TCP connection through the router: a numbered line goes out every 100 ms, comes back."""
-
-    def __init__(
-        self, client: tuple[str, str], server: tuple[str, str], port: int, via: str
-    ) -> None:
-        """``client``/``server``: (namespace, address); the client connects to ``via``."""
-        listener = run_in_namespace(server[0], lambda: socket.create_server((server[1], port)))
-        with listener:
-            self._client = run_in_namespace(
-                client[0],
-                lambda: socket.create_connection(
-                    (via, port), timeout=STALL_LIMIT_S, source_address=(client[1], 0)
-                ),
-            )
-            self._server, (self.seen_from, _port) = listener.accept()
-        self.client_port = self._client.getsockname()[1]
-        self.echoed = 0
-        self.failure: str | None = None
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._echo, daemon=True),
-            threading.Thread(target=self._talk, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _echo(self) -> None:
-        try:
-            with self._server.makefile("rb") as lines:
-                for line in lines:
-                    self._server.sendall(line)
-        except OSError:
-            return
-
-    def _talk(self) -> None:
-        try:
-            with self._client.makefile("rb") as replies:
-                while not self._stop.is_set():
-                    line = f"{self.echoed}\n".encode()
-                    self._client.sendall(line)
-                    if replies.readline() != line:
-                        self.failure = f"line {self.echoed} did not come back"
-                        return
-                    self.echoed += 1
-                    self._stop.wait(EXCHANGE_INTERVAL_S)
-        except OSError as exc:
-            self.failure = f"after {self.echoed} lines: {exc!r}"
-
-    @property
-    def alive(self) -> bool:
-        return self.failure is None and self._threads[1].is_alive()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._threads[1].join(STALL_LIMIT_S)
-        self._client.close()
-        self._server.close()
 
 
 @dataclass
@@ -180,14 +110,7 @@ def _synced_both(member: RouterLab) -> bool:
 
 def _carries_on(exchanges: list[LineExchange], wait_until: Callable[..., None], what: str) -> None:
     """Each connection exchanges more lines, and none failed."""
-    marks = [e.echoed for e in exchanges]
-    for exchange, mark in zip(exchanges, marks, strict=True):
-        wait_until(
-            lambda e=exchange, m=mark: e.echoed >= m + LINES_AFTER_TAKEOVER or not e.alive,
-            f"{what}: the connection from port {exchange.client_port} to exchange lines",
-            timeout=STALL_LIMIT_S * 2,
-        )
-        assert exchange.alive, f"{what}: {exchange.failure}"
+    assert carry_on(wait_until, exchanges, what) == []
 
 
 def test_the_backup_takes_over_and_a_replacement_rejoins_without_dropping_a_connection(
@@ -205,10 +128,10 @@ def test_the_backup_takes_over_and_a_replacement_rejoins_without_dropping_a_conn
     exchanges: list[LineExchange] = []
     try:
         exchanges.append(
-            LineExchange((lab.vm, SNAT_VM_IP), (lab.outside, OUTSIDE_IP), SNAT_PORT, OUTSIDE_IP)
+            LineExchange((lab.vm, SNAT_VM_IP), (lab.outside, OUTSIDE_IP), OUTSIDE_IP, SNAT_PORT)
         )
         exchanges.append(
-            LineExchange((lab.outside, OUTSIDE_IP), (lab.vm, VM_IP), FLOATING_PORT, FLOATING_IP)
+            LineExchange((lab.outside, OUTSIDE_IP), (lab.vm, VM_IP), FLOATING_IP, FLOATING_PORT)
         )
         assert [e.seen_from for e in exchanges] == [ROUTER_EXT_IP, OUTSIDE_IP]
         wait_until(lambda: _synced_both(r2), "r2's conntrackd to receive both connections")

@@ -252,7 +252,8 @@ class Topology:
         return str(self.public_subnet["gateway_ip"])
 
 
-def build_guide_topology(host: SingleHost) -> Topology:
+def build_guide_topology(host: SingleHost, *, ha: bool = False) -> Topology:
+    """The guide's "Use Astara" steps; with ``ha`` the router is made with ``--ha``."""
     public = host.openstack("network", "create", "--external", "astt-public")
     host.adopt_network(public["id"])
     public_subnet = host.openstack(
@@ -265,11 +266,20 @@ def build_guide_topology(host: SingleHost) -> Topology:
         "subnet", "create", "--network", private["id"],
         "--subnet-range", unused_subnet("10.0.0.0/8"), "astt-private-subnet",
     )  # fmt: skip
-    router = host.openstack("router", "create", "--external-gateway", public["id"], "astt-router")
+    router = host.openstack("router", "create", *(["--ha"] if ha else []),
+                            "--external-gateway", public["id"], "astt-router")  # fmt: skip
     host.adopt_router(router["id"])
+    if ha:
+        host.adopt_netns(ha_members(router["id"])[1])
     host.openstack_text("router", "add", "subnet", router["id"], private_subnet["id"])
     host.adopt_all_ports()
     return Topology(public, public_subnet, private, private_subnet, router)
+
+
+def ha_members(router_id: str) -> tuple[str, str]:
+    """An HA router's two appliance namespaces (member 0, member 1)."""
+    base = f"ak-router-{router_id}"
+    return base, f"{base}-ha1"
 
 
 @pytest.fixture

@@ -9,37 +9,26 @@ the router's addresses.
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 from tests.e2e.singlehost.conftest import (
     BOOT_TIMEOUT_S,
-    CLI_TIMEOUT_S,
     ROUTER_READY_TIMEOUT_S,
     SingleHost,
     Topology,
+    ha_members,
 )
 from tests.e2e.singlehost.test_ctl_commands import ctl_json, show
+from tests.ha_traffic import namespace_inode, one_holds_all
 
 
 def namespace_exists(name: str) -> bool:
-    listed = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True,
-                            check=True, timeout=CLI_TIMEOUT_S).stdout  # fmt: skip
-    return name in {entry["name"] for entry in json.loads(listed or "[]")}
-
-
-def addresses_in(namespace: str) -> set[str]:
-    out = subprocess.run(["ip", "netns", "exec", namespace, "ip", "-j", "address", "show"],
-                         capture_output=True, text=True, check=True,
-                         timeout=CLI_TIMEOUT_S).stdout  # fmt: skip
-    return {info["local"] for link in json.loads(out or "[]") for info in link["addr_info"]}
+    return namespace_inode(name) is not None
 
 
 def test_setting_ha_and_rebuilding_turns_a_router_into_a_pair(
     single_host: SingleHost, topology: Topology
 ) -> None:
     router_id = topology.router["id"]
-    second = f"ak-router-{router_id}-ha1"
+    second = ha_members(router_id)[1]
     single_host.adopt_netns(second)
     gateway = topology.router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
     assert not namespace_exists(second)
@@ -54,16 +43,12 @@ def test_setting_ha_and_rebuilding_turns_a_router_into_a_pair(
 
 def wait_for_one_pair(host: SingleHost, router_id: str, gateway: str, after: str) -> None:
     """Both members exist, the pair is configured, and one member holds the gateway."""
-    members = (f"ak-router-{router_id}", f"ak-router-{router_id}-ha1")
+    members = ha_members(router_id)
     host.wait(lambda: all(map(namespace_exists, members)), f"both members after {after}",
               ROUTER_READY_TIMEOUT_S)  # fmt: skip
     host.wait(lambda: show(host, router_id)["Instance"] == "configured",
               f"the pair configured after {after}", BOOT_TIMEOUT_S)  # fmt: skip
     host.wait_router_active(router_id)
-
-    def holders() -> list[str]:
-        return [ns for ns in members if gateway in addresses_in(ns)]
-
-    host.wait(lambda: len(holders()) == 1,
+    host.wait(lambda: one_holds_all({gateway}, members),
               f"exactly one member holding the gateway after {after}",
               ROUTER_READY_TIMEOUT_S)  # fmt: skip

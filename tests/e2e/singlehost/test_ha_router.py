@@ -30,9 +30,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -41,7 +39,8 @@ from tests.e2e.singlehost.conftest import (
     HEALTH_CHECK_PERIOD_S,
     ROUTER_READY_TIMEOUT_S,
     SingleHost,
-    unused_subnet,
+    build_guide_topology,
+    ha_members,
 )
 from tests.e2e.singlehost.test_single_host import (
     PROBE_TIMEOUT_S,
@@ -89,55 +88,6 @@ REBUILD_TIMEOUT_S = HEALTH_CHECK_PERIOD_S + BOOT_TIMEOUT_S + ROUTER_READY_TIMEOU
 # -- the router and its appliances ---------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HaTopology:
-    public_network: dict[str, Any]
-    public_subnet: dict[str, Any]
-    private_network: dict[str, Any]
-    private_subnet: dict[str, Any]
-    router: dict[str, Any]
-
-    @property
-    def router_id(self) -> str:
-        return str(self.router["id"])
-
-    @property
-    def members(self) -> tuple[str, str]:
-        """The two appliance namespaces (member 0, member 1)."""
-        base = f"ak-router-{self.router_id}"
-        return base, f"{base}-ha1"
-
-    @property
-    def external_peer(self) -> str:
-        """The external subnet's gateway: the host's own address there."""
-        return str(self.public_subnet["gateway_ip"])
-
-
-def build_ha_topology(host: SingleHost) -> HaTopology:
-    """The install guide's steps, the router made with ``--ha``."""
-    public = host.openstack("network", "create", "--external", "astt-public")
-    host.adopt_network(public["id"])
-    public_subnet = host.openstack(
-        "subnet", "create", "--network", public["id"],
-        "--subnet-range", unused_subnet("172.16.0.0/12"), "astt-public-subnet",
-    )  # fmt: skip
-    private = host.openstack("network", "create", "astt-private")
-    host.adopt_network(private["id"])
-    private_subnet = host.openstack(
-        "subnet", "create", "--network", private["id"],
-        "--subnet-range", unused_subnet("10.0.0.0/8"), "astt-private-subnet",
-    )  # fmt: skip
-    router = host.openstack(
-        "router", "create", "--ha", "--external-gateway", public["id"], "astt-ha-router"
-    )
-    built = HaTopology(public, public_subnet, private, private_subnet, router)
-    for member in built.members:
-        host.adopt_netns(member)
-    host.openstack_text("router", "add", "subnet", router["id"], private_subnet["id"])
-    host.adopt_all_ports()
-    return built
-
-
 # -- fixtures (the traffic and appliance helpers are in tests/ha_traffic.py) ----------
 
 
@@ -182,16 +132,17 @@ def test_the_backup_takes_over_keeps_connections_and_the_pair_is_rebuilt_unatten
     traffic: Traffic,
 ) -> None:
     host = single_host
-    topology = build_ha_topology(host)
+    topology = build_guide_topology(host, ha=True)
+    router_id = topology.router["id"]
 
     def note_sockets() -> None:
-        for member in topology.members:
+        for member in ha_members(router_id):
             conntrackd_sockets.update(control_sockets(host.state_dir, member))
 
-    assert host.openstack("router", "show", topology.router_id)["ha"] is True
-    host.wait_router_active(topology.router_id)
+    assert host.openstack("router", "show", router_id)["ha"] is True
+    host.wait_router_active(router_id)
     note_sockets()
-    members = topology.members
+    members = ha_members(router_id)
     for member in members:
         assert namespace_inode(member) is not None, f"{member} was not booted"
 
@@ -205,7 +156,7 @@ def test_the_backup_takes_over_keeps_connections_and_the_pair_is_rebuilt_unatten
         "floating", "ip", "create", "--port", served.port_id, topology.public_network["id"]
     )["floating_ip_address"]
     host.adopt_all_ports()
-    info = host.openstack("router", "show", topology.router_id)["external_gateway_info"]
+    info = host.openstack("router", "show", router_id)["external_gateway_info"]
     router_external_ip = info["external_fixed_ips"][0]["ip_address"]
     vips = {router_external_ip, topology.private_subnet["gateway_ip"], floating}
 
@@ -217,37 +168,37 @@ def test_the_backup_takes_over_keeps_connections_and_the_pair_is_rebuilt_unatten
     print(f"\nprimary={primary} backup={backup}")
     host.wait(lambda: answers_ping(None, floating), f"the floating IP {floating} from the host",
               PROBE_TIMEOUT_S)  # fmt: skip
-    host.wait(lambda: answers_ping(inside.namespace, topology.external_peer),
+    host.wait(lambda: answers_ping(inside.namespace, topology.external_gateway),
               "the host from the instance, through SNAT", PROBE_TIMEOUT_S)  # fmt: skip
 
     for member in members:
         refuse_midstream_pickup(member)
     snat = LineExchange(
         (inside.namespace, inside.fixed_ips[0]),
-        (None, topology.external_peer),
-        topology.external_peer,
+        (None, topology.external_gateway),
+        topology.external_gateway,
     )
     traffic.exchanges.append(snat)
     through_fip = LineExchange(
-        (None, topology.external_peer), (served.namespace, served.fixed_ips[0]), floating
+        (None, topology.external_gateway), (served.namespace, served.fixed_ips[0]), floating
     )
     traffic.exchanges.append(through_fip)
     assert snat.seen_from == router_external_ip, "the instance was not SNATed"
-    assert through_fip.seen_from == topology.external_peer
+    assert through_fip.seen_from == topology.external_gateway
     host.wait(lambda: synced(host.state_dir, backup, [snat.port, through_fip.port]),
               "the backup's conntrackd to receive both connections", PROBE_TIMEOUT_S)  # fmt: skip
 
     survivor_inode, survivor_daemons = namespace_inode(backup), daemons(backup)
     assert sorted(set(survivor_daemons.values())) == sorted(DAEMONS), survivor_daemons
     dead_inode = namespace_inode(primary)
-    watch = StateWatch(host.control_port, host.state_dir, topology.router_id)
+    watch = StateWatch(host.control_port, host.state_dir, router_id)
     traffic.watches.append(watch)
     assert watch.now() == "configured"
     watch.start()
 
     def start_pings() -> dict[str, Pings]:
         flows = {
-            "instance->host (SNAT)": Pings.start(inside.namespace, topology.external_peer),
+            "instance->host (SNAT)": Pings.start(inside.namespace, topology.external_gateway),
             "host->floating IP": Pings.start(None, floating),
         }
         traffic.pings.extend(flows.values())
@@ -275,12 +226,12 @@ def test_the_backup_takes_over_keeps_connections_and_the_pair_is_rebuilt_unatten
 
     def went_degraded() -> bool:
         """In the log (it may last under a second, too short for the control API)."""
-        return f"ak-router-{topology.router_id}: DEGRADED: 1 of 2 members left" in host.log()
+        return f"ak-router-{router_id}: DEGRADED: 1 of 2 members left" in host.log()
 
     def rebuilt() -> bool:
         return pair_rebuilt(
             watch, primary, dead_inode, went_degraded,
-            lambda: host.router_status(topology.router_id) == "ACTIVE",
+            lambda: host.router_status(router_id) == "ACTIVE",
         )  # fmt: skip
 
     host.wait(rebuilt, f"the orchestrator to rebuild {primary}", REBUILD_TIMEOUT_S)
