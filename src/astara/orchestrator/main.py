@@ -5,7 +5,9 @@ configuration (``--check-config`` only checks it and exits), logs every option
 value (secrets masked), checks that the configured implementations exist, then
 serves the control API (:mod:`astara.orchestrator.control_api`), listens on
 RabbitMQ for Neutron's notifications and astara-ctl's RPC
-(:mod:`~astara.orchestrator.bus_servers`) and
+(:mod:`~astara.orchestrator.bus_servers`), joins the management network
+(:mod:`~astara.orchestrator.management_port`) and serves the appliances'
+metadata requests there, signed and passed on to Nova's metadata API, and
 runs the :class:`~astara.orchestrator.service.OrchestratorService` until
 SIGTERM or SIGINT. It then stops cleanly within
 :data:`~astara.orchestrator.service.STOP_TIMEOUT_S` and exits 0, or 1 if
@@ -30,10 +32,11 @@ from oslo_log import log as oslo_log
 
 from astara.common import log_context
 from astara.common.config import load_orchestrator_config
+from astara.common.http_server import ThreadedServer
 from astara.orchestrator.cli_options import CLI_OPTS, PROG
 from astara.orchestrator.control_api.server import ControlApiServer
 from astara.orchestrator.service import OrchestratorService
-from astara.orchestrator.wiring import WiringError, load_wiring
+from astara.orchestrator.wiring import Wiring, WiringError, load_wiring
 
 LOG = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         wiring = load_wiring(conf.wiring, conf)
         wiring.check()
+        proxy = _join_management_network(conf, wiring)
         service = OrchestratorService(conf, wiring, args)
         bus = _bus_servers(conf, service) if wiring.listens_on_bus() else None
         control = ControlApiServer(conf, service)
@@ -78,9 +82,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bus is not None:
         bus.stop()
     control.stop()
+    if proxy is not None:
+        proxy.stop()
     clean = service.stop()
     LOG.info("%s stopped", PROG)
     return 0 if clean else 1
+
+
+def _join_management_network(conf: Any, wiring: Wiring) -> ThreadedServer | None:
+    """Plug this host's management port and start the metadata proxy on it (if the wiring
+    drives real appliances). The port stays plugged at stop: appliances keep running.
+
+    Imported here: the interface drivers pull in netlink libraries that warn
+    at import about deprecations, which ``--check-config`` must not print.
+    """
+    network = wiring.host_network_model()
+    if network is None:
+        return None
+    from astara.orchestrator.management_port import (
+        configured_interface_driver,
+        plug_management_port,
+    )
+    from astara.orchestrator.metadata_proxy import metadata_proxy_server, nova_metadata_url
+
+    host = plug_management_port(conf, network, configured_interface_driver(conf))
+    proxy = metadata_proxy_server(conf, network, host.orchestrator_address, nova_metadata_url(conf))
+    proxy.start()
+    return proxy
 
 
 def _bus_servers(conf: Any, service: OrchestratorService) -> Any:

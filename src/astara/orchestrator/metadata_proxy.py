@@ -26,7 +26,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
+from oslo_config import cfg
 from starlette.concurrency import run_in_threadpool
+
+from astara.common.http_server import ThreadedServer
+from astara.network.base import NetworkModel, Port
 
 LOG = logging.getLogger(__name__)
 
@@ -38,12 +42,60 @@ FORWARDED_REQUEST_HEADERS = ("accept", "content-type", "user-agent")
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 
+#: ``device_owner`` prefix of ports Nova attached to an instance.
+COMPUTE_OWNER_PREFIX = "compute:"
+
+
 class InstanceLookup(abc.ABC):
     """Which instance owns an address on a network (ports whose owner is ``compute:*``)."""
 
     @abc.abstractmethod
     def find_instance(self, network_id: str, fixed_ip: str) -> tuple[str, str] | None:
         """``(instance_id, tenant_id)``, or None when no instance has that address there."""
+
+
+class NetworkModelInstanceLookup(InstanceLookup):
+    """An instance is the device of a ``compute:*`` port holding the address."""
+
+    def __init__(self, network: NetworkModel) -> None:
+        self._network = network
+
+    def find_instance(self, network_id: str, fixed_ip: str) -> tuple[str, str] | None:
+        port = self._network.find_instance_port(network_id, fixed_ip)
+        if port is None or not is_instance_port(port):
+            return None
+        return port.device_id, port.tenant_id
+
+
+def is_instance_port(port: Port) -> bool:
+    """Nova attached the port to an instance (which is then its ``device_id``)."""
+    return port.device_owner.startswith(COMPUTE_OWNER_PREFIX) and bool(port.device_id)
+
+
+def nova_metadata_url(conf: cfg.ConfigOpts) -> str:
+    """Nova's metadata API, ``[DEFAULT] nova_metadata_ip`` and ``nova_metadata_port``."""
+    host = conf.nova_metadata_ip
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{conf.nova_metadata_port}"
+
+
+def metadata_proxy_server(
+    conf: cfg.ConfigOpts,
+    network: NetworkModel,
+    address: str,
+    upstream_url: str,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+) -> ThreadedServer:
+    """The proxy on ``address``:``astara_metadata_port``, asking ``upstream_url`` (not started)."""
+    app = create_metadata_app(
+        NetworkModelInstanceLookup(network),
+        upstream_url,
+        conf.neutron_metadata_proxy_shared_secret,
+        upstream_transport=upstream_transport,
+    )
+    return ThreadedServer("metadata proxy", app, address, conf.astara_metadata_port)
 
 
 def sign_instance_id(shared_secret: str, instance_id: str) -> str:

@@ -99,6 +99,14 @@ class Wiring(ABC):
         """
         return True
 
+    def host_network_model(self) -> Any | None:
+        """The network model this host's management port and metadata proxy are served from.
+
+        None when the wiring drives no real appliances (tests, benchmarks):
+        then the orchestrator joins no management network and proxies nothing.
+        """
+        return None
+
     def debug_store(self) -> DebugStore:
         return DebugStore(self.conf.database.connection)
 
@@ -157,6 +165,9 @@ class ConfiguredWiring(Wiring):
     def network_model(self) -> Any:
         """The configured network model (for tools that read it, such as astara-ctl)."""
         return self._network_model_builder()(self.conf)
+
+    def host_network_model(self) -> Any:
+        return self.network_model()
 
     def provisioner(self) -> Any:
         """The configured provisioner (for tools that list its instances, such as astara-ctl)."""

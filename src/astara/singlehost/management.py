@@ -1,17 +1,11 @@
-"""The management network: made in the local API once, and the host's own port on it.
+"""The management network of single-host mode, made in the local API once.
 
-Appliance APIs listen only on the management network, so the orchestrator
-needs an address there. In single-host mode the network lives in the local API
-(``astara-mgt``, one IPv6 SLAAC subnet on ``management_prefix``); it is made
+In a cloud the operator creates the management network in Neutron (the
+install guide's step); in single-host mode it lives in the local API
+(``astara-mgt``, one IPv6 SLAAC subnet on ``management_prefix``). It is made
 at the first start and found again by name and prefix afterwards, so its id,
-and with it the bridge every appliance is plugged into, stays the same.
-
-The host joins it through a port named ``ASTARA:RUG:SERVICE`` (the original's
-name for the orchestrator's own port) plugged by the Linux bridge interface
-driver. The host carries two addresses there: the port's EUI-64 address,
-which the network model records, and the prefix's first address, which the
-router driver tells every appliance to send metadata requests to (it is the
-subnet's gateway address, so no port is ever given it).
+and with it the bridge every appliance is plugged into, stays the same. The
+host joins it as in a cloud (:mod:`astara.orchestrator.management_port`).
 """
 
 from __future__ import annotations
@@ -21,18 +15,11 @@ import logging
 from dataclasses import dataclass
 
 from openstack.connection import Connection
-from oslo_config import cfg
-
-from astara.common.linux.interface import BridgeInterfaceDriver, bridge_name_for_network
-from astara.drivers.router import APPLIANCE_PORT_OWNER, RouterDriverSettings
-from astara.network.base import AddressRequest, NetworkModel
-from astara.provisioners.netns_host_ports import plug_host_management_port
 
 LOG = logging.getLogger(__name__)
 
 MANAGEMENT_NETWORK_NAME = "astara-mgt"
 MANAGEMENT_SUBNET_NAME = "astara-mgt-slaac"
-HOST_PORT_NAME = "ASTARA:RUG:SERVICE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +30,6 @@ class ManagementNetwork:
     def as_options(self) -> dict[str, str]:
         """The ``[DEFAULT]`` options that name it."""
         return {"management_network_id": self.network_id, "management_subnet_id": self.subnet_id}
-
-
-@dataclass(frozen=True, slots=True)
-class HostManagementPort:
-    device: str
-    bridge: str
-    #: Where the appliances reach the orchestrator (its metadata proxy listens there).
-    orchestrator_address: str
-    eui64_address: str
 
 
 def ensure_management_network(connection: Connection, prefix: str) -> ManagementNetwork:
@@ -80,32 +58,3 @@ def ensure_management_network(connection: Connection, prefix: str) -> Management
         )
         LOG.info("created management subnet %s on %s", subnet.id, wanted)
     return ManagementNetwork(network.id, subnet.id)
-
-
-def plug_host(
-    conf: cfg.ConfigOpts, network: NetworkModel, driver: BridgeInterfaceDriver
-) -> HostManagementPort:
-    """Put the host on the management bridge (``[DEFAULT] management_network_id``).
-
-    The port is reused when it exists, so its EUI-64 address survives restarts.
-    """
-    network_id, subnet_id = conf.management_network_id, conf.management_subnet_id
-    port = next(iter(network.list_ports(name=HOST_PORT_NAME, network_id=network_id)), None)
-    if port is None:
-        port = network.create_port(
-            network_id,
-            HOST_PORT_NAME,
-            device_owner=APPLIANCE_PORT_OWNER,
-            device_id=conf.host,
-            fixed_ips=[AddressRequest(subnet_id=subnet_id)],
-            disable_port_security=True,
-        )
-    prefix = ipaddress.ip_network(conf.management_prefix)
-    eui64 = next((ip for ip in port.addresses if ip in prefix), None)
-    if eui64 is None:
-        raise RuntimeError(f"host port {port.id} has no address in {prefix}")
-    orchestrator = RouterDriverSettings.from_config(conf).orchestrator.address
-    cidrs = [f"{eui64}/{prefix.prefixlen}", f"{orchestrator}/{prefix.prefixlen}"]
-    device = plug_host_management_port(network_id, cidrs[0], driver=driver, port_id=port.id)
-    driver.init_l3(device, cidrs)
-    return HostManagementPort(device, bridge_name_for_network(network_id), orchestrator, str(eui64))

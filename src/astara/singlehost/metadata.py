@@ -19,29 +19,10 @@ from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from astara.network.base import NetworkModel, Port
-from astara.orchestrator.metadata_proxy import InstanceLookup, sign_instance_id
+from astara.orchestrator.metadata_proxy import is_instance_port, sign_instance_id
 
-#: ``device_owner`` prefix of ports Nova attached to an instance.
-COMPUTE_OWNER_PREFIX = "compute:"
 #: The EC2-style keys served under ``/<version>/meta-data/``.
 META_DATA_KEYS = ("instance-id", "hostname", "local-ipv4")
-
-
-class NetworkModelInstanceLookup(InstanceLookup):
-    """An instance is the device of a ``compute:*`` port holding the address."""
-
-    def __init__(self, network: NetworkModel) -> None:
-        self._network = network
-
-    def find_instance(self, network_id: str, fixed_ip: str) -> tuple[str, str] | None:
-        port = self._network.find_instance_port(network_id, fixed_ip)
-        if port is None or not _is_instance_port(port):
-            return None
-        return port.device_id, port.tenant_id
-
-
-def _is_instance_port(port: Port) -> bool:
-    return port.device_owner.startswith(COMPUTE_OWNER_PREFIX) and bool(port.device_id)
 
 
 def hostname_of(port: Port) -> str:
@@ -57,7 +38,7 @@ def create_builtin_metadata_app(network: NetworkModel, shared_secret: str) -> Fa
         expected = sign_instance_id(shared_secret, instance_id)
         if not instance_id or not hmac.compare_digest(expected, signature):
             return PlainTextResponse("invalid instance id signature", status_code=403)
-        ports = [p for p in network.list_ports(device_id=instance_id) if _is_instance_port(p)]
+        ports = [p for p in network.list_ports(device_id=instance_id) if is_instance_port(p)]
         if not ports:
             return PlainTextResponse("no such instance", status_code=404)
         return ports[0]

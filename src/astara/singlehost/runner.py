@@ -45,7 +45,8 @@ from astara.orchestrator.control_api.access import client_url
 from astara.orchestrator.control_api.server import ControlApiServer
 from astara.orchestrator.intake import IntakeClosed
 from astara.orchestrator.main import _stop_on_signals
-from astara.orchestrator.metadata_proxy import create_metadata_app
+from astara.orchestrator.management_port import plug_management_port
+from astara.orchestrator.metadata_proxy import metadata_proxy_server
 from astara.orchestrator.service import OrchestratorService
 from astara.orchestrator.wiring import load_wiring
 from astara.provisioners import netns
@@ -53,8 +54,8 @@ from astara.provisioners.netns_records import RecordStore
 from astara.singlehost import host_ports, options, uplink
 from astara.singlehost.bus import NotificationBus
 from astara.singlehost.external import ExternalPortWatcher
-from astara.singlehost.management import ensure_management_network, plug_host
-from astara.singlehost.metadata import NetworkModelInstanceLookup, create_builtin_metadata_app
+from astara.singlehost.management import ensure_management_network
+from astara.singlehost.metadata import create_builtin_metadata_app
 from astara.singlehost.state import StateDir
 from astara.singlehost.wiring import SINGLE_HOST_WIRING, network_model
 
@@ -159,22 +160,18 @@ def _start(
     conf = load_config(orchestrator_args)
     network = network_model(conf)
     driver = BridgeInterfaceDriver()
-    host = plug_host(conf, network, driver)
+    host = plug_management_port(conf, network, driver)
     host_ports.remember(
         state, management.network_id, host_ports.MANAGEMENT, host.device, host.bridge
     )
 
     builtin = create_builtin_metadata_app(network, conf.neutron_metadata_proxy_shared_secret)
-    proxy = ThreadedServer(
-        "metadata proxy",
-        create_metadata_app(
-            NetworkModelInstanceLookup(network),
-            BUILTIN_METADATA_URL,
-            conf.neutron_metadata_proxy_shared_secret,
-            upstream_transport=httpx.ASGITransport(app=builtin),
-        ),
+    proxy = metadata_proxy_server(
+        conf,
+        network,
         host.orchestrator_address,
-        conf.astara_metadata_port,
+        BUILTIN_METADATA_URL,
+        upstream_transport=httpx.ASGITransport(app=builtin),
     )
     proxy.start()
     running.callback(proxy.stop)
