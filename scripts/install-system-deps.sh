@@ -18,6 +18,8 @@ PACKAGES=(
   mariadb-server postgresql redis-server rabbitmq-server
   # ZooKeeper for the clustering tests (they start a private server of their own)
   zookeeper
+  # TCP forwarders from the tests' private network world to services on the host's loopback
+  socat
 )
 
 missing=()

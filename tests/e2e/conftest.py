@@ -84,8 +84,11 @@ from pathlib import Path
 
 import pytest
 
-MARKER = "astt"
-OWNER_DIR = Path("/run/astara-e2e-owners")
+from tests.owned_names import MARKER, OWNER_DIR
+from tests.owned_names import claim as _claim
+from tests.owned_names import owned_by_live_process as _owned_by_live_process
+from tests.owned_names import release as _release
+
 # The kernel's IFNAMSIZ is 16 including the terminating NUL.
 MAX_IFNAME = 15
 COMMAND_TIMEOUT = 60.0
@@ -173,42 +176,6 @@ def _delete_link(name: str) -> None:
 
 # --------------------------------------------------------------------------
 # Ownership registry: which live process a test-owned resource belongs to
-
-
-def _start_time(pid: int) -> str | None:
-    """The process start time from /proc: pid plus start time survives pid reuse."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22 (starttime); the command name (field 2) may contain spaces,
-    # so count from the closing parenthesis.
-    fields_after_comm = stat.rsplit(")", 1)[1].split()
-    return fields_after_comm[19]
-
-
-def _owner_file(kind: str, name: str) -> Path:
-    return OWNER_DIR / f"{kind}-{name}"
-
-
-def _claim(kind: str, name: str) -> None:
-    if MARKER not in name:
-        raise ValueError(f"{kind} {name!r} is not test-owned: its name must contain {MARKER!r}")
-    OWNER_DIR.mkdir(mode=0o755, exist_ok=True)
-    pid = os.getpid()
-    _owner_file(kind, name).write_text(f"{pid} {_start_time(pid)}\n")
-
-
-def _release(kind: str, name: str) -> None:
-    _owner_file(kind, name).unlink(missing_ok=True)
-
-
-def _owned_by_live_process(kind: str, name: str) -> bool:
-    try:
-        pid_text, start = _owner_file(kind, name).read_text().split()
-    except (OSError, ValueError):
-        return False
-    return _start_time(int(pid_text)) == start
 
 
 def _live_stems() -> list[str]:
