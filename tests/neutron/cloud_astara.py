@@ -128,11 +128,15 @@ def make_management_network(neutron: NeutronServer) -> tuple[str, str]:
 
 
 def make_external_network(neutron: NeutronServer) -> tuple[str, str]:
-    """The guide's public network (flat, external) and its subnet."""
+    """The guide's public network (flat, external) and its subnet.
+
+    A flat physical network carries one network, and test_cloud_mode's
+    topology takes ``public``: this one gets a physical network of its own.
+    """
     name = f"astt-public-{uuid.uuid4().hex[:6]}"
     network = neutron.openstack_json(
         "network", "create", "--external", "--provider-network-type", "flat",
-        "--provider-physical-network", "public", name,
+        "--provider-physical-network", f"{name}-physnet", name,
     )  # fmt: skip
     subnet = neutron.openstack_json(
         "subnet", "create", "--network", network["id"], "--subnet-range", EXTERNAL_CIDR,

@@ -33,6 +33,7 @@ Deviations from a production Neutron, each the minimum that works here
 * No L2 agents: ML2 uses ``type_drivers = flat,vxlan`` (tenant networks are
   VXLAN) and ``mechanism_drivers = l2population``, the only driver the guide
   asks for. Ports are never bound to a host, so nothing needs an agent.
+* No quotas: the tests change more routers than the default quota of 10.
 * Only the API process runs. Since Neutron runs under WSGI, RPC workers and
   periodic tasks live in ``neutron-rpc-server`` and
   ``neutron-periodic-workers``; Astara needs neither (no agent talks RPC, and
@@ -217,6 +218,13 @@ def _write_config(config_dir: Path, log_dir: Path, venv: Path, database_url: str
 
         [ml2_type_flat]
         flat_networks = *
+
+        [quotas]
+        quota_router = -1
+        quota_network = -1
+        quota_subnet = -1
+        quota_port = -1
+        quota_floatingip = -1
         """))
     (config_dir / "gunicorn.conf.py").write_text(textwrap.dedent(f"""\
         wsgi_app = "neutron.wsgi.api:application"
