@@ -238,6 +238,8 @@ REFUSED: list[tuple[Any, str]] = [
     ({"command": "router-rebuild", "router_id": ROUTER, "image_uuid": ""}, "image_uuid"),
     ({"command": "resource-rebuild", "resource_id": ROUTER, "image_uuid": [IMAGE]}, "image_uuid"),
     ({"command": "tenant-manage"}, "tenant_id"),
+    ({"command": "tenant-manage", "tenant_id": "Ω" * 65}, "longer than 64"),
+    ({"command": "resource-debug", "resource_id": "a" * 65}, "longer than 64"),
     ({"command": "global-debug"}, "enabled"),
     ({"command": "global-debug", "enabled": 2}, "enabled"),
     ({"command": "global-debug", "enabled": "1"}, "enabled"),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from astara.db.models import ID_LENGTH
 from astara.drivers.router_events import DRIVER as ROUTER_DRIVER
 from astara.orchestrator.event import ALL, WILDCARDS, Crud, Event, Resource
 
@@ -182,6 +183,9 @@ def _read_target(
         value = value.lower()
     if refuses_wildcard and value in WILDCARDS:
         raise CommandError(f"{command} needs one {key}, not the wildcard {value!r}")
+    if len(value) > ID_LENGTH:
+        # The debug flags are kept in the database, whose id columns hold this many.
+        raise CommandError(f"{command}: {key} is longer than {ID_LENGTH} characters")
     return value
 
 
