@@ -19,9 +19,9 @@ the external network's bridge holding the external subnet's gateway address.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +31,9 @@ from urllib.parse import urlsplit
 
 from tests.neutron.conftest import NeutronServer
 from tests.private_world import PrivateWorld
+from tests.waiting import wait_until
 
+from astara.common.linux.interface import bridge_name_for_network
 from astara.db import migration
 from astara.orchestrator.cli_options import PROG
 
@@ -80,18 +82,18 @@ class CloudAstara:
         """Run ``argv`` inside the world; its standard output."""
         return self.world.run(*argv, check=check).stdout
 
-    def in_netns(self, namespace: str, *argv: str, check: bool = True) -> str:
+    def in_netns(
+        self, namespace: str, *argv: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` in one of the world's namespaces (an appliance's, an instance's)."""
-        return self.world.run("ip", "netns", "exec", namespace, *argv, check=check).stdout
+        return self.world.run("ip", "netns", "exec", namespace, *argv, check=check)
 
-    def wait_for(self, predicate: Callable[[], bool], what: str) -> float:
-        """Poll until ``predicate`` holds; seconds it took. AssertionError with the log if never."""
-        started = time.monotonic()
-        while time.monotonic() - started < CONVERGE_LIMIT_S:
-            if predicate():
-                return time.monotonic() - started
-            time.sleep(POLL_S)
-        raise AssertionError(f"never happened: {what}\n--- orchestrator log ---\n{self.log_tail()}")
+    def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
+        """Poll until ``predicate`` holds; AssertionError with the orchestrator's log if never."""
+        try:
+            wait_until(predicate, what, timeout=CONVERGE_LIMIT_S, interval=POLL_S)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n--- orchestrator log ---\n{self.log_tail()}") from None
 
     def resource(self, resource_id: str) -> dict[str, Any] | None:
         """The orchestrator's view of a resource (its control API, inside the world), or None."""
@@ -108,11 +110,6 @@ class CloudAstara:
             sys.executable, "-m", "astara.singlehost.instance",
             "--api-url", self.neutron.endpoint, "--namespace", namespace, port_id,
         )  # fmt: skip
-
-
-def bridge_of(network_id: str) -> str:
-    """The Linux bridge the netns provisioner and the interface driver use for a network."""
-    return f"brq{network_id}"[:14]
 
 
 def make_management_network(neutron: NeutronServer) -> tuple[str, str]:
@@ -148,7 +145,7 @@ def make_external_network(neutron: NeutronServer) -> tuple[str, str]:
 def plug_outside(world: PrivateWorld, external_network_id: str) -> str:
     """A namespace on the external bridge with the gateway address: the internet's stand-in."""
     namespace = "astt-outside"
-    bridge = bridge_of(external_network_id)
+    bridge = bridge_name_for_network(external_network_id)
     world.run("ip", "link", "add", bridge, "type", "bridge")
     world.run("ip", "link", "set", bridge, "up")
     world.run("ip", "netns", "add", namespace)

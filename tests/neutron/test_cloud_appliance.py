@@ -104,16 +104,16 @@ def wait_configured(cloud: CloudAstara, router_id: str, after: float = 0.0) -> f
 
 
 def instance_address(cloud: CloudAstara, namespace: str) -> str | None:
-    out = cloud.in_netns(namespace, "ip", "-4", "-o", "addr", "show", "dev", "eth0", check=False)
+    out = cloud.in_netns(
+        namespace, "ip", "-4", "-o", "addr", "show", "dev", "eth0", check=False
+    ).stdout
     found = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", out)
     return found.group(1) if found else None
 
 
 def pings(cloud: CloudAstara, namespace: str, address: str) -> bool:
-    done = cloud.world.run(
-        "ip", "netns", "exec", namespace, "ping", "-c", "1", "-W", "1", address, check=False
-    )
-    return done.returncode == 0
+    sent = cloud.in_netns(namespace, "ping", "-c", "1", "-W", "1", address, check=False)
+    return sent.returncode == 0
 
 
 def test_guide_steps_give_a_configured_router_with_dhcp_snat_and_floating_ip(
@@ -190,9 +190,9 @@ def _route_for(round_number: int, index: int) -> dict[str, str]:
 
 
 def _appliance_has_route(cloud: CloudAstara, router_id: str, destination: str) -> bool:
-    shown = cloud.world.run(
-        "ip", "netns", "exec", appliance_namespace(router_id),
-        "ip", "route", "show", "table", "all", destination, check=False,
+    shown = cloud.in_netns(
+        appliance_namespace(router_id), "ip", "route", "show", "table", "all", destination,
+        check=False,
     )  # fmt: skip
     return shown.returncode == 0 and destination.split("/")[0] in shown.stdout
 

@@ -75,14 +75,8 @@ def plug_management_port(
     network_id, subnet_id = conf.management_network_id, conf.management_subnet_id
     if not network_id or not subnet_id:
         raise RuntimeError("management_network_id and management_subnet_id must be set")
-    port = next(
-        (
-            p
-            for p in network.list_ports(name=HOST_PORT_NAME, network_id=network_id)
-            if p.device_id == conf.host
-        ),
-        None,
-    )
+    found = network.list_ports(name=HOST_PORT_NAME, network_id=network_id, device_id=conf.host)
+    port = next(iter(found), None)
     if port is None:
         port = network.create_port(
             network_id,
@@ -105,10 +99,10 @@ def plug_management_port(
                 "provisioner = netns plugs appliances into Linux bridges: set interface_driver = "
                 "astara.common.linux.interface.BridgeInterfaceDriver"
             )
-        device = plug_host_management_port(network_id, cidrs[0], driver=driver, port_id=port.id)
+        device = plug_host_management_port(network_id, cidrs, driver=driver, port_id=port.id)
     else:
         device = driver.device_name_for_port(port.id)
         driver.plug(network_id, port.id, device, port.mac_address)
-    driver.init_l3(device, cidrs)
+        driver.init_l3(device, cidrs)
     LOG.info("this host is %s and %s on the management network (%s)", eui64, orchestrator, device)
     return HostManagementPort(device, bridge_name_for_network(network_id), orchestrator, str(eui64))

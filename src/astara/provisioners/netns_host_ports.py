@@ -15,6 +15,7 @@ bridge is made first when no appliance has made it yet.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 
 from astara.common.linux import netlink
 from astara.common.linux.interface import (
@@ -28,19 +29,19 @@ from astara.provisioners.netns_plumbing import disable_dad, ensure_bridge, stabl
 
 def plug_host_management_port(
     management_network_id: str,
-    address_cidr: str,
+    cidrs: Sequence[str],
     *,
     driver: BridgeInterfaceDriver | None = None,
     port_id: str | None = None,
     mtu: int | None = None,
 ) -> str:
-    """Put the host on the management bridge at ``address_cidr``; return the device name.
+    """Put the host on the management bridge with ``cidrs``; return the device name.
 
-    ``address_cidr`` is in ``management_prefix`` (e.g. ``fdca:3ba5:a17a:acda::1/64``).
+    ``cidrs`` are in ``management_prefix`` (e.g. ``fdca:3ba5:a17a:acda::1/64``).
     """
     return _plug_host_port(
         management_network_id,
-        address_cidr,
+        cidrs,
         port_id or f"mgmt-{management_network_id}",
         driver,
         mtu,
@@ -49,30 +50,36 @@ def plug_host_management_port(
 
 def plug_host_external_port(
     external_network_id: str,
-    gateway_cidr: str,
+    gateway_cidrs: Sequence[str],
     *,
     driver: BridgeInterfaceDriver | None = None,
     port_id: str | None = None,
     mtu: int | None = None,
 ) -> str:
-    """Give the host ``gateway_cidr`` on the external network's bridge; return the device name."""
+    """Give the host ``gateway_cidrs`` on the external network's bridge; return the device name."""
     return _plug_host_port(
-        external_network_id, gateway_cidr, port_id or f"ext-{external_network_id}", driver, mtu
+        external_network_id, gateway_cidrs, port_id or f"ext-{external_network_id}", driver, mtu
     )
+
+
+def _interface_address(cidr: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    try:
+        return ipaddress.ip_interface(cidr)
+    except ValueError:
+        raise InterfaceDriverError(f"{cidr!r} is not an address with a prefix length") from None
 
 
 def _plug_host_port(
     network_id: str,
-    cidr: str,
+    cidrs: Sequence[str],
     port_id: str,
     driver: BridgeInterfaceDriver | None,
     mtu: int | None,
 ) -> str:
+    """Plug the port and give it exactly ``cidrs``, in one address sync: setting them one
+    by one would remove the others each time (init_l3 keeps only what it is given)."""
     driver = driver or BridgeInterfaceDriver()
-    try:
-        address = ipaddress.ip_interface(cidr)
-    except ValueError:
-        raise InterfaceDriverError(f"{cidr!r} is not an address with a prefix length") from None
+    addresses = [_interface_address(cidr) for cidr in cidrs]
     bridge = bridge_name_for_network(network_id)
     device = driver.device_name_for_port(port_id)
     try:
@@ -80,10 +87,10 @@ def _plug_host_port(
     except netlink.LinkError as exc:
         raise InterfaceDriverError(str(exc)) from exc
     driver.plug(network_id, port_id, device, stable_mac(port_id), bridge=bridge, mtu=mtu)
-    if address.version == 6:
+    if any(address.version == 6 for address in addresses):
         try:
             disable_dad(device, None)
         except ProvisionerError as exc:
             raise InterfaceDriverError(str(exc)) from exc
-    driver.init_l3(device, [str(address)])
+    driver.init_l3(device, [str(address) for address in addresses])
     return device

@@ -122,8 +122,7 @@ class ExternalPortWatcher:
             host_ports.unplug(self._state, network_id, self._driver)
         devices: dict[str, list[str]] = {}
         for network_id, cidrs in wanted.items():
-            device = plug_host_external_port(network_id, cidrs[0], driver=self._driver)
-            self._driver.init_l3(device, cidrs)
+            device = plug_host_external_port(network_id, cidrs, driver=self._driver)
             if network_id not in plugged:
                 bridge = bridge_name_for_network(network_id)
                 host_ports.remember(self._state, network_id, host_ports.EXTERNAL, device, bridge)

@@ -123,7 +123,7 @@ def lab(
     adopt_link(outer_device_name(host_port))
     adopt_link(BridgeInterfaceDriver().device_name_for_port(host_port))
     name = adopt_netns(f"ak-router-{_test_id()}")
-    plug_host_management_port(networks[0], f"{management_net[1]}/64", port_id=host_port)
+    plug_host_management_port(networks[0], [f"{management_net[1]}/64"], port_id=host_port)
     state_root = tmp_path / "netns"
     provisioner = NetnsProvisioner(
         state_root,
