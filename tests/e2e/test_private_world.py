@@ -22,6 +22,7 @@ import pytest
 from tests.owned_names import owned_by_live_process
 from tests.ports import free_port
 from tests.private_world import PrivateWorld, private_world
+from tests.waiting import wait_until
 
 CONNECTIONS = 8
 
@@ -223,15 +224,18 @@ def _running(pid: int, start: str | None) -> bool:
     return after_comm[0] != "Z" and after_comm[19] == start
 
 
-def _processes_of(world: PrivateWorld) -> dict[int, str | None]:
+def _processes_of(world: PrivateWorld) -> dict[int, str]:
     """The world's processes plus the host forwarders (their socket path names the world)."""
     pids = set(world.pids())
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             if entry.name.isdigit() and world.name.encode() in (entry / "cmdline").read_bytes():
                 pids.add(int(entry.name))
-    stats = {pid: Path(f"/proc/{pid}/stat").read_text() for pid in pids}
-    return {pid: stat.rsplit(")", 1)[1].split()[19] for pid, stat in stats.items()}
+    starts: dict[int, str] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # it may have exited since it was listed
+            starts[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    return starts
 
 
 @dataclass
@@ -256,7 +260,9 @@ def _populate(world: PrivateWorld, server: HostServer) -> Population:
     detach = f"setsid ip netns exec {inner} sleep 600 >/dev/null 2>&1 & echo $!"
     daemon = world.run("sh", "-c", detach)
     # Ignores SIGTERM (inherited by sleep), so only SIGKILL ends it.
-    world.popen(["sh", "-c", "trap '' TERM; sleep 600; sleep 600"])
+    stubborn = world.popen(["sh", "-c", "trap '' TERM; sleep 600; sleep 600"])
+    children = Path(f"/proc/{stubborn.pid}/task/{stubborn.pid}/children")
+    wait_until(lambda: children.read_text().strip() != "", "the stubborn shell started its sleep")
     # Outside the world's mount namespace, in its network namespace.
     outsider = subprocess.Popen(
         ["ip", "netns", "exec", world.name, "sh", "-c", "echo in && exec sleep 600"],
