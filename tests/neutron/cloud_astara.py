@@ -14,23 +14,32 @@ instances create therefore lives inside a :class:`~tests.private_world.PrivateWo
 Neutron and RabbitMQ on the host's loopback through forwarders, and which is
 removed whole at the end. The world also plays the outside: a namespace on
 the external network's bridge holding the external subnet's gateway address.
+
+Astara reaches Neutron through a :class:`~tests.neutron.faulty_neutron.FaultyNeutron`,
+so a test can make Neutron fail for a while, and its metadata proxy asks a
+:class:`~tests.neutron.nova_metadata.NovaMetadata` stand-in, since Nova cannot
+run here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from tests.neutron.conftest import NeutronServer
-from tests.private_world import PrivateWorld
+from tests.neutron.faulty_neutron import FaultyNeutron
+from tests.neutron.nova_metadata import NovaMetadata
+from tests.private_world import PrivateWorld, private_world
 from tests.waiting import wait_until
 
 from astara.common.linux.interface import bridge_name_for_network
@@ -39,17 +48,20 @@ from astara.orchestrator.cli_options import PROG
 
 ORCHESTRATOR = Path(sys.executable).with_name(PROG)
 MANAGEMENT_PREFIX = "fdca:3ba5:a17a:acda::/64"
-EXTERNAL_CIDR = "172.16.0.0/24"
+#: Room for the scale test's 200 gateways besides everything else.
+EXTERNAL_CIDR = "172.16.0.0/22"
 EXTERNAL_GATEWAY = "172.16.0.1"
 CONTROL_API_PORT = 44250
 CONTROL_API = f"http://127.0.0.1:{CONTROL_API_PORT}"
 #: Prints a control API document, exit 1 on anything but 200 (run inside the world).
-_FETCH_RESOURCE = """
+_FETCH_CONTROL_API = """
 import sys, httpx
 answer = httpx.get(sys.argv[1], headers={"X-Auth-Token": sys.argv[2]}, timeout=10)
 print(answer.text)
 sys.exit(answer.status_code != 200)
 """
+#: Seconds one request to Neutron may take before Astara gives up on it (and retries).
+NEUTRON_TIMEOUT_S = 5
 #: Bounds on waiting for what settles by itself; never a timed assert.
 CONVERGE_LIMIT_S = 180.0
 POLL_S = 0.25
@@ -62,6 +74,10 @@ class CloudAstara:
     neutron: NeutronServer
     world: PrivateWorld
     root: Path
+    orchestrator: subprocess.Popen[bytes]
+    #: The only way Astara reaches Neutron: set its ``fault`` to make Neutron fail.
+    faulty_neutron: FaultyNeutron
+    nova_metadata: NovaMetadata
     management_network_id: str
     external_network_id: str
     external_subnet_id: str
@@ -95,14 +111,26 @@ class CloudAstara:
         except AssertionError as error:
             raise AssertionError(f"{error}\n--- orchestrator log ---\n{self.log_tail()}") from None
 
-    def resource(self, resource_id: str) -> dict[str, Any] | None:
-        """The orchestrator's view of a resource (its control API, inside the world), or None."""
+    def resources(self) -> dict[str, dict[str, Any]]:
+        """Every resource the orchestrator drives, by id, in one request."""
+        found = self.control_api("/v1/resources")
+        return {view["id"]: view for view in found["resources"]} if found else {}
+
+    def worker_pids(self) -> set[int]:
+        """The pids of the orchestrator's worker processes, as they report them."""
+        found = self.control_api("/v1/workers")
+        return {int(report["pid"]) for report in found["workers"]} if found else set()
+
+    def control_api(self, path: str) -> dict[str, Any] | None:
+        """A document of the orchestrator's control API, or None on anything but 200."""
         token = (self.root / "control-api.token").read_text().strip()
         fetched = self.world.run(
-            sys.executable, "-c", _FETCH_RESOURCE, f"{CONTROL_API}/v1/resources/{resource_id}",
-            token, check=False,
-        )  # fmt: skip
-        return json.loads(fetched.stdout)["resource"] if fetched.returncode == 0 else None
+            sys.executable, "-c", _FETCH_CONTROL_API, f"{CONTROL_API}{path}", token, check=False
+        )
+        if fetched.returncode != 0:
+            return None
+        document: dict[str, Any] = json.loads(fetched.stdout)
+        return document
 
     def start_instance(self, port_id: str, namespace: str) -> None:
         """A namespace standing in for a VM on the port, getting its address by DHCP."""
@@ -153,7 +181,8 @@ def plug_outside(world: PrivateWorld, external_network_id: str) -> str:
     world.run("ip", "link", "add", "astt-out0", "type", "veth", "peer", "name", "eth0",
               "netns", namespace)
     world.run("ip", "link", "set", "astt-out0", "master", bridge, "up")
-    world.run("ip", "-n", namespace, "addr", "add", f"{EXTERNAL_GATEWAY}/24", "dev", "eth0")
+    prefix = ipaddress.ip_network(EXTERNAL_CIDR).prefixlen
+    world.run("ip", "-n", namespace, "addr", "add", f"{EXTERNAL_GATEWAY}/{prefix}", "dev", "eth0")
     world.run("ip", "-n", namespace, "link", "set", "eth0", "up")
     return namespace
 
@@ -161,6 +190,7 @@ def plug_outside(world: PrivateWorld, external_network_id: str) -> str:
 def write_config(
     root: Path,
     neutron: NeutronServer,
+    endpoints: tuple[FaultyNeutron, NovaMetadata],
     management: tuple[str, str],
     external: tuple[str, str],
 ) -> Path:
@@ -169,6 +199,7 @@ def write_config(
     migration.upgrade(database)
     rules = root / "provider_rules.json"
     rules.write_text("{}\n")
+    faulty_neutron, nova = endpoints
     config = root / "orchestrator.ini"
     config.write_text(textwrap.dedent(f"""\
         [DEFAULT]
@@ -183,7 +214,9 @@ def write_config(
         external_network_id = {external[0]}
         external_subnet_id = {external[1]}
         provider_rules_path = {rules}
-        neutron_metadata_proxy_shared_secret = astt-{uuid.uuid4().hex}
+        neutron_metadata_proxy_shared_secret = {nova.shared_secret}
+        nova_metadata_ip = 127.0.0.1
+        nova_metadata_port = {nova.port}
         transport_url = {neutron.transport_url}
         num_worker_processes = 2
         health_check_period = 10
@@ -197,7 +230,8 @@ def write_config(
 
         [keystone_authtoken]
         auth_type = none
-        endpoint = {neutron.endpoint}
+        endpoint = {faulty_neutron.url}
+        timeout = {NEUTRON_TIMEOUT_S}
 
         [database]
         connection = {database}
@@ -208,30 +242,41 @@ def write_config(
     return config
 
 
-def start(
+@contextlib.contextmanager
+def cloud_astara(
     neutron: NeutronServer,
-    world: PrivateWorld,
     root: Path,
     prepare: Callable[[str], dict[str, str]] | None = None,
-) -> CloudAstara:
-    """Make the networks the guide makes, start the orchestrator in the world; return it.
+) -> Iterator[CloudAstara]:
+    """Make the networks the guide makes and run the orchestrator in a private world.
 
     ``prepare(external_network_id)`` runs just before the orchestrator starts,
-    to make what Astara must find when it starts (populate).
+    to make what Astara must find when it starts (populate). Everything is
+    stopped and removed when the block ends.
     """
-    world.forward(urlsplit(neutron.endpoint).port or 80)
-    world.forward(urlsplit(neutron.transport_url).port or 5672)
-    management = make_management_network(neutron)
-    external = make_external_network(neutron)
-    outside = plug_outside(world, external[0])
-    config = write_config(root, neutron, management, external)
-    early = prepare(external[0]) if prepare else {}
-    with open(root / "stderr.txt", "wb") as stderr:
-        world.popen([str(ORCHESTRATOR), "--config-file", str(config)], stdout=stderr,
-                    stderr=stderr)
-    astara = CloudAstara(neutron, world, root, management[0], *external, outside, early)
-    astara.wait_for(
-        lambda: astara.log.exists() and f"{PROG} started" in astara.log.read_text(errors="replace"),
-        "the orchestrator starts",
-    )
-    return astara
+    with (
+        private_world(root / "world") as world,
+        FaultyNeutron(neutron.endpoint) as faulty_neutron,
+        NovaMetadata(f"astt-{uuid.uuid4().hex}") as nova,
+    ):
+        # Neutron itself for the test instances' helper, which plays Nova's port binding.
+        for port in (urlsplit(neutron.endpoint).port or 80, faulty_neutron.port, nova.port,
+                     urlsplit(neutron.transport_url).port or 5672):
+            world.forward(port)
+        management = make_management_network(neutron)
+        external = make_external_network(neutron)
+        outside = plug_outside(world, external[0])
+        config = write_config(root, neutron, (faulty_neutron, nova), management, external)
+        early = prepare(external[0]) if prepare else {}
+        with open(root / "stderr.txt", "wb") as stderr:
+            orchestrator = world.popen(
+                [str(ORCHESTRATOR), "--config-file", str(config)], stdout=stderr, stderr=stderr
+            )
+        astara = CloudAstara(neutron, world, root, orchestrator, faulty_neutron, nova,
+                             management[0], *external, outside, early)
+        astara.wait_for(
+            lambda: astara.log.exists()
+            and f"{PROG} started" in astara.log.read_text(errors="replace"),
+            "the orchestrator starts",
+        )
+        yield astara

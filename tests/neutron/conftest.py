@@ -34,6 +34,8 @@ Deviations from a production Neutron, each the minimum that works here
   VXLAN) and ``mechanism_drivers = l2population``, the only driver the guide
   asks for. Ports are never bound to a host, so nothing needs an agent.
 * No quotas: the tests change more routers than the default quota of 10.
+* Two gunicorn workers of 8 threads: Neutron's CPU is what limits the tests
+  that make 200 routers, and one process uses only one of this machine's CPUs.
 * Only the API process runs. Since Neutron runs under WSGI, RPC workers and
   periodic tasks live in ``neutron-rpc-server`` and
   ``neutron-periodic-workers``; Astara needs neither (no agent talks RPC, and
@@ -229,7 +231,7 @@ def _write_config(config_dir: Path, log_dir: Path, venv: Path, database_url: str
     (config_dir / "gunicorn.conf.py").write_text(textwrap.dedent(f"""\
         wsgi_app = "neutron.wsgi.api:application"
         bind = "127.0.0.1:{port}"
-        workers = 1
+        workers = 2
         worker_class = "gthread"
         threads = 8
         timeout = {int(STARTUP_LIMIT_SECONDS)}
