@@ -73,7 +73,8 @@ def delete_routers(api: httpx.Client, cloud: CloudAstara, router_ids: Sequence[s
         list(pool.map(lambda r: api.delete(f"/routers/{r}").raise_for_status(), router_ids))
     wanted = {appliance_namespace(router_id) for router_id in router_ids}
     cloud.wait_for(lambda: not wanted & set(cloud.world.netns_names()),
-                   f"the appliances of {len(router_ids)} deleted routers are removed")
+                   f"the appliances of {len(router_ids)} deleted routers are removed",
+                   routers=len(router_ids))
 
 
 def served_destinations(cloud: CloudAstara, router_ids: Iterable[str]) -> dict[str, set[str]]:
@@ -122,7 +123,7 @@ def wait_all_configured(cloud: CloudAstara, after: dict[str, float]) -> dict[str
         return len(statuses) == len(after) and set(statuses) == {"ACTIVE"}
 
     what = f"routers configured and ACTIVE: {', '.join(sorted(after)[:3])}…({len(after)})"
-    cloud.wait_for(all_configured, what)
+    cloud.wait_for(all_configured, what, routers=len(after))
     namespaces = set(cloud.world.netns_names())
     assert {appliance_namespace(router_id) for router_id in after} <= namespaces
     return found

@@ -93,7 +93,8 @@ def _wait_for_last_routes(cloud: CloudAstara, last_round: dict[str, int], index:
                 found_wrong.append(router_id)
         return found_wrong
 
-    cloud.wait_for(lambda: not wrong(), f"{len(last_round)} appliances serve their last route")
+    cloud.wait_for(lambda: not wrong(), f"{len(last_round)} appliances serve their last route",
+                   routers=len(last_round))
 
 
 @pytest.mark.timeout(SCALE_TEST_LIMIT_S)
