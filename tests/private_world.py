@@ -407,6 +407,28 @@ class PrivateWorld:
             self.stop_forward(port)
             raise
 
+    def expose(self, port: int) -> Path:
+        """A Unix socket on the host that connects to the world's ``127.0.0.1:port``.
+
+        The other way round from :meth:`forward`: the host's test code reaches a
+        server that listens only inside the world (the orchestrator's control
+        API) without starting a process in the world for every request. Each
+        connection gets its own socat child; the socat is a world process, so
+        close() stops it with the rest.
+        """
+        if self._socket_dir is None:
+            raise RuntimeError(f"{self.name} is not started")
+        sock = self._socket_dir / f"exposed-{port}.sock"
+        log = self._tmp_dir / f"{self.name}-expose-{port}.log"
+        with log.open("a") as out:
+            socat = self.popen(
+                ["socat", f"UNIX-LISTEN:{sock},fork,unlink-early,backlog={_BACKLOG}",
+                 f"TCP:127.0.0.1:{port},nodelay"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self._wait_listening(socat, log, lambda: self._unix_listens(socat.pid, sock))
+        return sock
+
     def stop_forward(self, port: int) -> None:
         """Stop forwarding ``port``: its connections are cut, new ones refused in the world."""
         forward = self._forwards.pop(port, None)

@@ -116,6 +116,39 @@ def test_forward_reaches_the_host_service_over_concurrent_connections(
     assert echo_server.peak == CONNECTIONS
 
 
+ECHO_IN_WORLD = """
+import socket, sys
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+print("listening", flush=True)
+while True:
+    conn, _ = listener.accept()
+    with conn:
+        conn.sendall(b"world:" + conn.recv(100))
+"""
+
+
+def test_expose_lets_the_host_reach_a_server_listening_only_inside(world: PrivateWorld) -> None:
+    port = free_port()
+    server = world.popen(
+        [sys.executable, "-c", ECHO_IN_WORLD, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    assert server.stdout.readline().strip() == "listening"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+    sock = world.expose(port)
+
+    answers = []
+    for payload in (b"one", b"two"):  # one socat child per connection
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(10)
+            client.connect(str(sock))
+            client.sendall(payload)
+            answers.append(client.recv(100))
+    assert answers == [b"world:one", b"world:two"]
+
+
 WAIT_FOR_CLOSE = """
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)

@@ -97,38 +97,6 @@ def _wait_for_last_routes(cloud: CloudAstara, last_round: dict[str, int], index:
                    routers=len(last_round))
 
 
-@pytest.mark.timeout(SCALE_TEST_LIMIT_S)
-def test_broker_dropping_connections_while_routers_change_loses_no_notification(
-    cloud: CloudAstara,
-) -> None:
-    with neutron_api(cloud) as api:
-        started = time.time()
-        names = [f"astt-bus-{index}" for index in range(BROKER_ROUTERS)]
-        routers = create_gateway_routers(api, cloud, names)
-        booted = wait_all_configured(cloud, dict.fromkeys(routers, 0.0))
-        print(f"{BROKER_ROUTERS} routers created and configured in "
-              f"{max(booted.values()) - started:.1f}s")
-
-        asked: dict[str, float] = {}
-        half = BROKER_ROUTERS // 2
-        for round_number in range(1, CHANGE_ROUNDS + 1):
-            if round_number == 2:
-                # Mid-round: half the routers changed before the break, half after.
-                asked.update(change_routes(api, routers[:half], round_number))
-                _close_broker_connections(cloud)
-                asked.update(change_routes(api, routers[half:], round_number, first_index=half))
-            else:
-                asked.update(change_routes(api, routers, round_number))
-            if round_number == 1:
-                _close_broker_connections(cloud)
-
-        index = {router_id: position for position, router_id in enumerate(routers)}
-        _wait_for_last_routes(cloud, dict.fromkeys(routers, CHANGE_ROUNDS), index,
-                              range(1, CHANGE_ROUNDS + 1))
-        _report_latency("broker drops", wait_all_configured(cloud, asked), asked)
-        delete_routers(api, cloud, routers)
-
-
 def test_neutron_failing_for_a_while_slows_astara_but_crashes_nothing(
     cloud: CloudAstara,
 ) -> None:
@@ -160,11 +128,50 @@ def test_neutron_failing_for_a_while_slows_astara_but_crashes_nothing(
                 faulty.fault = Fault.NONE
                 healed_at = time.time()
 
+        configured_at = wait_all_configured(cloud, asked)
         index = {router_id: position for position, router_id in enumerate(routers)}
         _wait_for_last_routes(cloud, last_round, index, range(1, 3))
-        configured_at = wait_all_configured(cloud, asked)
         assert cloud.orchestrator.poll() is None
         assert cloud.worker_pids() == workers, "a worker process died and was replaced"
         _report_latency(f"Neutron failing {2 * FAULT_S:.0f}s", configured_at, asked)
         _report_latency("Neutron back", configured_at, dict.fromkeys(asked, healed_at))
         delete_routers(api, cloud, routers)
+
+
+@pytest.mark.timeout(SCALE_TEST_LIMIT_S)
+def test_broker_dropping_connections_while_routers_change_loses_no_notification(
+    cloud: CloudAstara,
+) -> None:
+    with neutron_api(cloud) as api:
+        started = time.time()
+        names = [f"astt-bus-{index}" for index in range(BROKER_ROUTERS)]
+        routers = create_gateway_routers(api, cloud, names)
+        booted = wait_all_configured(cloud, dict.fromkeys(routers, 0.0))
+        print(f"{BROKER_ROUTERS} routers created and configured in "
+              f"{max(booted.values()) - started:.1f}s")
+
+        asked: dict[str, float] = {}
+        changing = time.time()
+        half = BROKER_ROUTERS // 2
+        for round_number in range(1, CHANGE_ROUNDS + 1):
+            if round_number == 2:
+                # Mid-round: half the routers changed before the break, half after.
+                asked.update(change_routes(api, routers[:half], round_number))
+                _close_broker_connections(cloud)
+                asked.update(change_routes(api, routers[half:], round_number, first_index=half))
+            else:
+                asked.update(change_routes(api, routers, round_number))
+            if round_number == 1:
+                _close_broker_connections(cloud)
+
+        print(f"{CHANGE_ROUNDS * BROKER_ROUTERS} route changes and 2 broker drops made in "
+              f"{time.time() - changing:.1f}s")
+        # Astara's word first (one request a poll), then the appliances' routes.
+        configured_at = wait_all_configured(cloud, asked)
+        index = {router_id: position for position, router_id in enumerate(routers)}
+        _wait_for_last_routes(cloud, dict.fromkeys(routers, CHANGE_ROUNDS), index,
+                              range(1, CHANGE_ROUNDS + 1))
+        _report_latency("broker drops", configured_at, asked)
+        # Not deleted: removing 200 routers through one Neutron takes over a
+        # minute and proves no more than the guide test's deletion; they go
+        # with the world and the session's Neutron database.

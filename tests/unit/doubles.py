@@ -55,7 +55,8 @@ class DriverDouble(ResourceDriver):
     """A resource attached to ``networks``; one port per network and member.
 
     Switches: ``exists`` (False = GONE), ``gone_after`` (the resource vanishes
-    after that many more refreshes), ``refresh_error``, ``build_error``,
+    after that many more reads), ``event_during_read`` (each read is overtaken
+    by an event, so the next refresh reads again), ``refresh_error``, ``build_error``,
     ``report_error``, ``reuse_ports`` (False: a broken driver that makes new
     data ports on every call); ``networks`` may change between calls (to force
     a re-plug).
@@ -77,6 +78,9 @@ class DriverDouble(ResourceDriver):
         self.gone_after: int | None = None
         self.reuse_ports = True
         self.refresh_error: Exception | None = None
+        #: Reads of the resource (refreshes that did not reuse the last read).
+        self.reads = 0
+        self.event_during_read = False
         self.build_error: Exception | None = None
         self.report_error: Exception | None = None
         self.reported: list[InstanceState] = []
@@ -90,7 +94,10 @@ class DriverDouble(ResourceDriver):
     def is_ha(self) -> bool:
         return self.ha
 
-    def refresh(self) -> bool:
+    def _read(self) -> bool:
+        self.reads += 1
+        if self.event_during_read:
+            self.news()  # as if an event arrived while the model answered
         if self.refresh_error is not None:
             raise self.refresh_error
         if self.gone_after is not None:

@@ -298,6 +298,7 @@ def test_stop_of_a_gone_resource_is_gone() -> None:
     parts = Parts()
     parts.bring_up()
     parts.driver.exists = False
+    parts.driver.news()  # the deletion's event
     assert parts.manager.stop() is InstanceState.GONE
     assert InstanceState.GONE not in parts.driver.reported
 

@@ -397,9 +397,20 @@ def test_configure_instance_restarts_an_appliance_that_refuses_its_config() -> N
 def test_configure_instance_stops_a_resource_gone_meanwhile() -> None:
     rig = configured()
     rig.driver.gone_after = 1  # Alive still sees it, ConfigureInstance does not
+    rig.driver.event_during_read = True  # the deletion's notification, during Alive's read
     rig.deliver(Crud.UPDATE)
     assert rig.path == ["CalcAction", "Alive", "ConfigureInstance", "StopInstance", "Exit"]
     assert rig.machine.deleted
+
+
+def test_one_event_reads_the_resource_once_whatever_the_states_it_runs() -> None:
+    rig = configured()
+    before = rig.driver.reads
+    rig.deliver(Crud.UPDATE)
+    assert rig.went("Alive", "ConfigureInstance")
+    assert rig.driver.reads == before + 1
+    rig.deliver(Crud.UPDATE)
+    assert rig.driver.reads == before + 2
 
 
 def test_configure_instance_pushes_an_update_later_when_the_config_cannot_be_built() -> None:

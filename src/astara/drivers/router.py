@@ -138,7 +138,6 @@ class RouterDriver(ResourceDriver):
         self._network = network
         self._settings = settings
         self._router: Router | None = None
-        self._loaded = False
         #: The last status Neutron accepted from this driver (several states share one).
         self._reported: RouterStatus | None = None
 
@@ -146,13 +145,11 @@ class RouterDriver(ResourceDriver):
 
     @property
     def is_ha(self) -> bool:
-        if not self._loaded:
-            self.refresh()
+        self.refresh()
         return self._router is not None and self._router.ha
 
-    def refresh(self) -> bool:
+    def _read(self) -> bool:
         self._router = self._network.get_router(self.resource.id)
-        self._loaded = True
         return self._router is not None
 
     def may_concern(self, change: Mapping[str, Any]) -> bool:
@@ -160,10 +157,8 @@ class RouterDriver(ResourceDriver):
         return router is None or router_events.may_touch(router, change)
 
     def _current(self) -> Router:
-        """The router as last read (read now if never read); ResourceGone when it is gone."""
-        if not self._loaded:
-            self.refresh()
-        if self._router is None:
+        """The router as read since the last event; ResourceGone when it is gone."""
+        if not self.refresh() or self._router is None:
             raise ResourceGone("router", self.resource.id)
         return self._router
 

@@ -169,6 +169,8 @@ class StateMachine:
             self._wake_at = None
             self._arrivals += 1
             arrivals = self._arrivals
+            # Before the update thread can see the action: it reads the resource afresh.
+            self._driver.news()
         if saved:
             self._metrics.collapsed(saved)
         if arrivals == self._queue_warning_threshold:

@@ -109,6 +109,22 @@ def test_refresh_reads_the_router(driver: RouterDriver) -> None:
     assert (driver.image_uuid, driver.flavor) == ("image-1", "flavor-1")
 
 
+def test_the_router_is_read_again_only_after_news_of_it(
+    driver: RouterDriver, api: Api, cloud: Cloud
+) -> None:
+    _, before = driver.ensure_ports()
+    extra = api.network(name="extra")
+    api.add_interface(cloud.router["id"], subnet_id=api.subnet(extra["id"], "10.9.0.0/24")["id"])
+
+    assert driver.refresh() is True
+    _, unchanged = driver.ensure_ports()
+    driver.news()
+    _, after = driver.ensure_ports()
+
+    assert unchanged == before
+    assert extra["id"] in {port.network_id for port in after} - {p.network_id for p in before}
+
+
 def test_a_missing_router_is_gone(model: NeutronNetworkModel, cloud: Cloud) -> None:
     driver = RouterDriver(Resource("router", "no-such-router", "t"), model, cloud.settings)
 
@@ -171,6 +187,7 @@ def test_a_new_network_gets_a_port_and_the_others_are_reused(
     extra_subnet = api.subnet(extra["id"], "10.9.0.0/24")
     api.add_interface(cloud.router["id"], subnet_id=extra_subnet["id"])
 
+    driver.news()  # the interface's notification
     driver.refresh()
     _, after = driver.ensure_ports()
 
