@@ -40,6 +40,7 @@ from tests.neutron.conftest import NeutronServer
 from tests.neutron.faulty_neutron import FaultyNeutron
 from tests.neutron.nova_metadata import NovaMetadata
 from tests.private_world import PrivateWorld, private_world
+from tests.stopping import stop_process
 from tests.waiting import wait_until
 
 from astara.common.linux.interface import bridge_name_for_network
@@ -297,14 +298,6 @@ def cloud_astara(
             yield astara
         finally:
             # Before the fault proxy and the Nova stand-in close under its requests.
-            _stop(orchestrator)
+            stop_process(orchestrator, ORCHESTRATOR_STOP_S)
 
 
-def _stop(orchestrator: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, as a service manager would; SIGKILL if it does not stop in time."""
-    orchestrator.terminate()
-    try:
-        orchestrator.wait(timeout=ORCHESTRATOR_STOP_S)
-    except subprocess.TimeoutExpired:
-        orchestrator.kill()
-        orchestrator.wait()

@@ -40,9 +40,12 @@ import pytest
 
 from astara.appliance.namespace_thread import run_in_namespace
 from astara.appliance.services.arp import ARP_REPLY, ARP_REQUEST, ETH_P_ARP, arp_frame
+from tests.stopping import stop_process
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
+#: Seconds an agent or helper may take to exit after SIGTERM.
+AGENT_STOP_S = 5.0
 
 AGENT_IP = "192.168.100.2"
 ORCH_IP = "192.168.100.1"
@@ -249,16 +252,6 @@ def _mac(namespace: str, ifname: str) -> str:
     return str(json.loads(out)[0]["address"])
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 @pytest.fixture
 def router_lab(
     netns_factory: Callable[[], str],
@@ -295,7 +288,7 @@ def router_lab(
         yield lab
     finally:
         for process in reversed(lab.processes):
-            _stop(process)
+            stop_process(process, AGENT_STOP_S)
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
@@ -320,7 +313,7 @@ def start_agent(lab: RouterLab, wait_until: Callable[..., None]) -> subprocess.P
 
 
 def stop_agent(lab: RouterLab, agent: subprocess.Popen[str]) -> None:
-    _stop(agent)
+    stop_process(agent, AGENT_STOP_S)
     lab.processes.remove(agent)
 
 
@@ -421,7 +414,7 @@ def ha_lab(
     finally:
         for member in reversed(created):
             for process in reversed(member.processes):
-                _stop(process)
+                stop_process(process, AGENT_STOP_S)
             shutil.rmtree(member.state_dir, ignore_errors=True)
 
 
